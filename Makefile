@@ -1,0 +1,136 @@
+# ckt — GNU Makefile.  `make` builds bin/; `make check` runs every test;
+# `make deps` installs what the build, tests and benchmarks need (Debian).
+# Variables: PREFIX DESTDIR DEV=1 (adds -Werror) SANITIZE=address,undefined.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/ckt
+MANDIR ?= $(PREFIX)/share/man
+VERSION := 0.1.0
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := libcurl openssl libarchive jansson gpgme libzstd
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
+	-Wwrite-strings -Wpointer-arith -Wundef -Wimplicit-fallthrough \
+	-Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -fno-common -fstack-protector-strong \
+	-D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -DCKT_VERSION='"$(VERSION)"' \
+	-DCKT_PREFIX='"$(PREFIX)"' -I. $(shell $(PKG_CONFIG) --cflags $(PKGS))
+ALL_LDFLAGS := $(LDFLAGS)
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+ifeq ($(DEV),1)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+BUILD := build
+# Rebuild everything when the flags change (git's GIT-CFLAGS trick).
+FLAGS_FILE := $(BUILD)/FLAGS
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $(BUILD)/FLAGS.new && \
+	(cmp -s $(BUILD)/FLAGS.new $(FLAGS_FILE) || mv $(BUILD)/FLAGS.new $(FLAGS_FILE)); rm -f $(BUILD)/FLAGS.new)
+
+objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+BASE_SRC := $(wildcard base/*.c)
+STORE_SRC := $(wildcard store/*.c)
+KEYS_SRC := $(wildcard keys/*.c)
+IMG_SRC := $(wildcard libimg/*.c libimg/launch/*.c)
+CLI_SRC := tools/cli.c
+TOOL_SRC := $(filter-out $(CLI_SRC),$(wildcard tools/ckt*.c))
+TOOLS := $(patsubst tools/%.c,bin/%,$(TOOL_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+MAN_SRC := $(wildcard man/*.scd)
+MANS := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRC))
+
+LIB_BASE := $(BUILD)/libckt-base.a
+LIB_STORE := $(BUILD)/libckt-store.a
+LIB_KEYS := $(BUILD)/libckt-keys.a
+LIB_IMG := $(BUILD)/libckt-img.a
+# Link order follows the dependency direction: tools -> libimg -> keys/store -> base.
+ALL_LIBS := $(LIB_IMG) $(LIB_KEYS) $(LIB_STORE) $(LIB_BASE)
+
+.PHONY: all check unit integration deps lint install uninstall clean bench demo man
+all: $(TOOLS)
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_BASE): $(call objs,$(BASE_SRC))
+$(LIB_STORE): $(call objs,$(STORE_SRC))
+$(LIB_KEYS): $(call objs,$(KEYS_SRC))
+$(LIB_IMG): $(call objs,$(IMG_SRC))
+$(BUILD)/libckt-%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/%: $(BUILD)/tools/%.o $(call objs,$(CLI_SRC)) $(ALL_LIBS)
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- dependencies --------------------------------------------------------
+DEPS_BUILD := libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev libgpgme-dev \
+	libzstd-dev pkg-config gcc make
+DEPS_TEST := libcmocka-dev bats docker-registry skopeo umoci appc-spec crun gnupg uidmap \
+	busybox-static jq python3 perl file
+DEPS_DOCS := scdoc
+DEPS_BENCH := hyperfine debootstrap time
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DOCS) $(DEPS_BENCH)
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "run as root: apt-get install -y" $$missing; exit 1; fi; \
+	echo "installing:" $$missing; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+# ---- tests ---------------------------------------------------------------
+unit: $(UNIT_BIN)
+
+check: deps
+	$(MAKE) all unit
+	CKT_TOP=$(CURDIR) prove -j2 --timer --exec tests/run-test $(UNIT_BIN) $(sort $(wildcard tests/integration/*.bats))
+
+lint:
+	@bad=$$(grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|gets|atoi|atol|gmtime|localtime|mktemp|tmpnam|system|popen)[[:space:]]*\(' \
+		$$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]') | \
+		grep -vE '(snprintf|vsnprintf|vasprintf|asprintf)[[:space:]]*\(' | grep -v 'lint-ok' ; true); \
+	if [ -n "$$bad" ]; then echo "banned functions (STYLE.md):"; echo "$$bad"; exit 1; fi; \
+	echo "lint: clean"
+
+# ---- docs, install -------------------------------------------------------
+man: $(MANS)
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
+
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	for m in $(MANS); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+
+uninstall:
+	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
+	rm -f $(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MANS))
+
+bench: all
+	bench/run.sh
+
+demo: all
+	tests/demo.sh
+
+clean:
+	rm -rf $(BUILD) bin
