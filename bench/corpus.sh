@@ -276,8 +276,12 @@ main() {
 	for tool in umoci python3 tar; do
 		command -v "$tool" >/dev/null || die "$tool is required"
 	done
-	[[ "$CKT_BENCH_QUICK" == 1 ]] || command -v debootstrap >/dev/null ||
-		die "debootstrap is required for the full corpus (or set CKT_BENCH_QUICK=1)"
+	if [[ "$CKT_BENCH_QUICK" != 1 && ! -s "$CKT_BENCH_DIR/cache/debian-$CKT_BENCH_SUITE-minbase.tar" ]]; then
+		command -v debootstrap >/dev/null ||
+			die "debootstrap is required for the full corpus (or set CKT_BENCH_QUICK=1)"
+		[[ $EUID -eq 0 ]] ||
+			die "debootstrap needs root for the full corpus (or set CKT_BENCH_QUICK=1)"
+	fi
 
 	mkdir -p "$CKT_BENCH_DIR"
 	WORK=$(mktemp -d "$CKT_BENCH_DIR/build.XXXXXX")
