@@ -81,6 +81,9 @@ int ckt_mkdir_p(const char *path, mode_t mode, struct ckt_err *err)
 	_cleanup_free_ char *p = xstrdup(path);
 	size_t n = strlen(p);
 
+	/* The loop below starts past the first byte, beyond the NUL of "". */
+	if (n == 0)
+		return ckt_err_errno(err, CKT_EIO, ENOENT, "create directory ''");
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = '\0';
 	for (char *s = p + 1; ; s++) {

@@ -94,6 +94,15 @@ void store_hasher_final(struct store_hasher *h, char out[STORE_DIGEST_MAX])
 	out[off] = '\0';
 }
 
+void store_hasher_peek(const struct store_hasher *h, char out[STORE_DIGEST_MAX])
+{
+	struct store_hasher copy = { EVP_MD_CTX_new(), h->alg };
+	if (!copy.ctx || !EVP_MD_CTX_copy_ex(copy.ctx, h->ctx))
+		abort();
+	store_hasher_final(&copy, out);
+	EVP_MD_CTX_free(copy.ctx);
+}
+
 void store_hasher_free(struct store_hasher *h)
 {
 	if (!h)

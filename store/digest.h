@@ -33,6 +33,8 @@ void store_hasher_update(struct store_hasher *h, const void *data, size_t len);
 /* Finish and write "<alg>:<hex>" into out (STORE_DIGEST_MAX bytes).  The
  * hasher is reset and may be reused. */
 void store_hasher_final(struct store_hasher *h, char out[STORE_DIGEST_MAX]);
+/* The digest of the data so far, without finishing: updates may go on. */
+void store_hasher_peek(const struct store_hasher *h, char out[STORE_DIGEST_MAX]);
 void store_hasher_free(struct store_hasher *h);
 static inline void store_hasher_freep(struct store_hasher **h)
 {

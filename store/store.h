@@ -73,7 +73,7 @@ int store_blob_read(struct store *s, const char *digest, size_t max, char **out,
 		    struct ckt_err *err);
 /* Add a blob from memory.  With expected non-NULL the data must hash to it
  * (else CKT_EVERIFY and nothing is stored).  out (may be NULL) receives the
- * digest.  alg is used when expected is NULL. */
+ * digest.  sha256 is used when expected is NULL. */
 int store_blob_put(struct store *s, const void *data, size_t len, const char *expected,
 		   char out[STORE_DIGEST_MAX], struct ckt_err *err);
 
@@ -90,12 +90,15 @@ int store_writer_write(struct store_writer *w, const void *data, size_t len,
 		       struct ckt_err *err);
 /* Bytes written so far. */
 int64_t store_writer_size(const struct store_writer *w);
+/* The digest (in the writer's algorithm) of the bytes written so far, into
+ * out; writing may go on.  For callers that learn a blob's name only from
+ * its content (docker-archive layers).  Cannot fail. */
+void store_writer_digest(const struct store_writer *w, char out[STORE_DIGEST_MAX]);
 /* Check and publish.  out (may be NULL) receives the digest.  On a digest or
  * size mismatch: CKT_EVERIFY naming the expected digest, and the temporary
  * file is removed.  The writer must still be freed. */
 int store_writer_commit(struct store_writer *w, char out[STORE_DIGEST_MAX], struct ckt_err *err);
-/* The digest of what was written so far is not available before commit;
- * store_writer_free() discards uncommitted data. */
+/* Discard uncommitted data and free the writer.  NULL is fine. */
 void store_writer_free(struct store_writer *w);
 static inline void store_writer_freep(struct store_writer **w)
 {
@@ -142,10 +145,12 @@ struct store_gc_stats {
 	size_t tmp_removed;
 };
 
-/* Remove every blob not reachable from a ref through walk, and every file
- * in tmp/.  The store must have been opened with STORE_EXCLUSIVE, so no
- * writer is running.  A walk failure aborts the gc before anything is
- * removed. */
+/* Remove every blob not reachable from a ref through walk (not NULL), and
+ * every file in tmp/.  The store must have been opened with STORE_EXCLUSIVE
+ * (else CKT_EUSAGE), so no writer is running.  A walk failure, an invalid
+ * index.json entry or an invalid child digest aborts the gc before anything
+ * is removed.  Files in blobs/ not named by a digest are left alone.  st may
+ * be NULL. */
 int store_gc(struct store *s, store_walk_fn walk, void *data, struct store_gc_stats *st,
 	     struct ckt_err *err);
 
@@ -155,6 +160,8 @@ typedef void (*store_report_fn)(const char *problem, void *data);
 /* Re-hash every blob against its name, check index.json and every ref, and
  * walk every ref's graph checking that each referenced blob exists with the
  * descriptor's size.  Each problem is reported; *problems receives their
- * count.  Returns 0 when the check could run (even with problems). */
+ * count.  Returns 0 when the check could run (even with problems).  With
+ * walk NULL only the refs' own blobs are checked; report and problems may
+ * be NULL. */
 int store_fsck(struct store *s, store_walk_fn walk, void *wdata, store_report_fn report,
 	       void *rdata, size_t *problems, struct ckt_err *err);
