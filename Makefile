@@ -30,6 +30,13 @@ ALL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 BUILD := build
+# Quiet by default; V=1 shows every command.
+ifneq ($(V),1)
+Q := @
+QCC = @echo "  CC      $<";
+QLD = @echo "  LD      $@";
+QAR = @echo "  AR      $@";
+endif
 # Rebuild everything when the flags change (git's GIT-CFLAGS trick).
 FLAGS_FILE := $(BUILD)/FLAGS
 $(shell mkdir -p $(BUILD) && echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $(BUILD)/FLAGS.new && \
@@ -60,7 +67,7 @@ all: $(TOOLS)
 
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(QCC)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB_BASE): $(call objs,$(BASE_SRC))
 $(LIB_STORE): $(call objs,$(STORE_SRC))
@@ -68,15 +75,15 @@ $(LIB_KEYS): $(call objs,$(KEYS_SRC))
 $(LIB_IMG): $(call objs,$(IMG_SRC))
 $(BUILD)/libckt-%.a:
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(QAR)rm -f $@ && ar rcs $@ $^
 
 bin/%: $(BUILD)/tools/%.o $(call objs,$(CLI_SRC)) $(ALL_LIBS)
 	@mkdir -p bin
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(QLD)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(QLD)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

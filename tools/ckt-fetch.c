@@ -1,0 +1,129 @@
+/* ckt-fetch: bring images into the store (DESIGN.md "The tools"). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "libimg/fetch.h"
+#include "libimg/platform.h"
+#include "tools/cli.h"
+
+static const char usage[] =
+	"Usage: ckt-fetch [OPTIONS] SOURCE...\n"
+	"\n"
+	"Copy images into the store, every blob verified against its digest, and\n"
+	"print one pinned reference (NAME@sha256:...) per image.\n"
+	"\n"
+	"Sources (skopeo's names):\n"
+	"  oci:DIR[:REF]                  an OCI image layout\n"
+	"  oci-archive:FILE[:REF]         a tar of an OCI image layout\n"
+	"  docker-archive:FILE[:REF|:@N]  what `docker save` writes\n"
+	"  -                              read sources from stdin, one per line\n"
+	"\n"
+	"Options:\n"
+	"  --platform OS/ARCH[/VARIANT]  image to take from an index (default: this host's)\n"
+	"  --all-platforms               copy every image of an index\n"
+	"  --name REF                    name to give the image in the store\n"
+	"  --store DIR                   the store (default: $CKT_STORE, /var/lib/ckt for root,\n"
+	"                                ~/.local/share/ckt otherwise)\n"
+	"  --json                        one JSON object per image\n"
+	"  -q, --quiet                   only errors on stderr\n"
+	"  -v, --verbose                 say more (\"up to date\" and what was copied)\n"
+	"  -h, --help                    this text\n"
+	"      --version                 the version\n"
+	"\n"
+	"Exit status: 0 success; 1 failure; 2 usage error; 3 content that does not\n"
+	"match its digest.\n";
+
+enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME };
+
+static void progress(void *data, const char *digest, uint64_t done, uint64_t total)
+{
+	char label[32];
+	snprintf(label, sizeof(label), "%.19s", digest);
+	cli_progress(data, label, done, total);
+}
+
+static void report(struct cli *c, const struct img_fetch_result *r)
+{
+	char b[32];
+	if (r->up_to_date)
+		ckt_info("%s: up to date", r->name);
+	else
+		ckt_info("%s: %zu blobs copied (%s)", r->name, r->blobs_fetched,
+			 cli_bytes(r->bytes_fetched, b, sizeof(b)));
+	if (!c->json) {
+		cli_out(c, "%s", r->pinned);
+		return;
+	}
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "reference", r->pinned,
+			      "name", r->name, "digest", r->digest, "media_type", r->media_type,
+			      "blobs_fetched", (json_int_t)r->blobs_fetched, "bytes_fetched",
+			      (json_int_t)r->bytes_fetched, "up_to_date", r->up_to_date);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cli_out(c, "%s", s);
+	free(s);
+	json_decref(j);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CLI_COMMON_OPTIONS,
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "all-platforms", no_argument, NULL, OPT_ALL },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ 0 },
+	};
+	struct cli c;
+	struct ckt_err err = CKT_ERR_INIT;
+	struct img_fetch_opts fo = { 0 };
+	struct img_platform plat = IMG_PLATFORM_INIT;
+	int opt, status = 0;
+
+	cli_init(&c, "ckt-fetch", usage, argv);
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (cli_common_option(&c, opt, optarg))
+			continue;
+		if (opt == OPT_PLATFORM) {
+			img_platform_release(&plat);
+			if (img_platform_parse(optarg, &plat, &err) < 0)
+				cli_usage_error(&c, "invalid --platform '%s' (%s)", optarg, err.why);
+			fo.platform = &plat;
+		} else if (opt == OPT_ALL) {
+			fo.flags |= IMG_FETCH_ALL_PLATFORMS;
+		} else if (opt == OPT_NAME) {
+			fo.name = optarg;
+		}
+	}
+	cli_options_done(&c);
+	size_t n;
+	_cleanup_strv_ char **srcs = cli_args(&c, argc - optind, argv + optind, &n);
+	if (n == 0)
+		cli_usage_error(&c, "no source given");
+	if (fo.name && n > 1)
+		cli_usage_error(&c, "--name needs exactly one source");
+	fo.progress = progress;
+	fo.progress_data = &c;
+
+	_cleanup_store_ struct store *s = cli_store_open(&c, 0, &err);
+	if (!s)
+		return cli_exit(&c, cli_error(&c, &err));
+	for (size_t i = 0; i < n; i++) {
+		struct img_fetch_result r;
+		ckt_err_clear(&err);
+		if (img_fetch(s, srcs[i], &fo, &r, &err) < 0) {
+			int code = cli_error(&c, &err);
+			if (!status)
+				status = code;
+			continue;
+		}
+		cli_progress_clear(&c);
+		report(&c, &r);
+		img_fetch_result_release(&r);
+	}
+	img_platform_release(&plat);
+	return cli_exit(&c, status);
+}
