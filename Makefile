@@ -102,7 +102,8 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "run as root: apt-get install -y" $$missing; exit 1; fi; \
 	echo "installing:" $$missing; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+	if [ -z "$$CKT_APT_UPDATED" ]; then apt-get update -qq; fi && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 # ---- tests ---------------------------------------------------------------
 unit: $(UNIT_BIN)
