@@ -103,7 +103,7 @@ deps:
 		echo "run as root: apt-get install -y" $$missing; exit 1; fi; \
 	echo "installing:" $$missing; \
 	if [ -z "$$CKT_APT_UPDATED" ]; then apt-get update -qq; fi && \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
 # ---- tests ---------------------------------------------------------------
 unit: $(UNIT_BIN)
