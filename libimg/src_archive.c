@@ -402,13 +402,21 @@ static int docker_resolve(struct archive_src *src, struct store_desc *top, char 
 	    !(ce = docker_entry(src, config, err)))
 		return -err->code;
 
-	/* The config is small; put it in the store to read it back verified. */
+	/* The config is parsed from memory: committing it now would leave a
+	 * blob behind when a layer below fails its diff_id.  Only a config too
+	 * large to keep in memory is committed first, to read it back. */
 	_cleanup_free_ char *cdata = NULL;
 	size_t clen;
 	entry_digest(ce);
-	if (commit_entry(src, ce, err) < 0 ||
-	    store_blob_read(src->store, ce->digest, IMG_CONFIG_MAX, &cdata, &clen, err) < 0 ||
-	    img_config_parse(cdata, clen, &cfg, err) < 0)
+	if (ce->data) {
+		clen = (size_t)ce->size;
+		cdata = xmalloc(clen + 1);
+		memcpy(cdata, ce->data, clen + 1);
+	} else if (commit_entry(src, ce, err) < 0 ||
+		   store_blob_read(src->store, ce->digest, IMG_CONFIG_MAX, &cdata, &clen, err) < 0) {
+		return ckt_err_wrap(err, "config '%s'", config);
+	}
+	if (img_config_parse(cdata, clen, &cfg, err) < 0)
 		return ckt_err_wrap(err, "config '%s'", config);
 
 	struct store_desc cdesc = { .media_type = (char *)IMG_MT_OCI_CONFIG, .size = (int64_t)clen };
