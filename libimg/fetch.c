@@ -251,6 +251,9 @@ static int store_name(const struct img_source *spec, const char *hint, const cha
 		return 0;
 	}
 	const char *n = hint ? hint : spec->ref;
+	/* docker-archive:FILE:@N picks by position; "@N" is no name. */
+	if (n == spec->ref && spec->transport == IMG_TRANSPORT_DOCKER_ARCHIVE && n && n[0] == '@')
+		n = NULL;
 	if (n && (strchr(n, '/') || strchr(n, ':') || strchr(n, '@'))) {
 		if (img_ref_parse(n, out, err) < 0)
 			return ckt_err_wrap(err, "image name '%s' in the source", n);

@@ -303,6 +303,11 @@ static int docker_pick(struct archive_src *src, json_t *items, json_t **item, ch
 		if (!ref[1] || *end || n >= json_array_size(items))
 			return ckt_err_fail(err, CKT_ENOTFOUND, "no image '%s' in the archive", ref);
 		*item = json_array_get(items, n);
+		/* The image is named by its first RepoTag, as without a ref. */
+		if (json_is_object(*item)) {
+			t = json_array_get(json_object_get(*item, "RepoTags"), 0);
+			*tag = json_is_string(t) ? xstrdup(json_string_value(t)) : NULL;
+		}
 		return 0;
 	}
 	_cleanup_free_ char *want = NULL;
