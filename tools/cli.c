@@ -148,10 +148,8 @@ char *cli_store_path(struct cli *c)
 struct store *cli_store_open(struct cli *c, unsigned flags, struct ckt_err *err)
 {
 	_cleanup_free_ char *path = cli_store_path(c);
-	struct store *s = store_open(path, flags, err);
-	if (!s)
-		ckt_err_wrap(err, "open store '%s'", path);
-	return s;
+	/* store_open names the store in its error already. */
+	return store_open(path, flags, err);
 }
 
 static void push(char ***v, size_t *n, size_t *alloc, char *s)
