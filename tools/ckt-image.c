@@ -244,7 +244,7 @@ static int run(struct cli *c, const char *cmd, char **args, size_t n,
 	if (!strcmp(cmd, "tag"))
 		return cmd_tag(c, s, args[0], args[1], err);
 	if (!strcmp(cmd, "rm"))
-		return cmd_rm(c, s, args, n, err) ? 1 : 0;
+		return cmd_rm(c, s, args, n, err); /* the first failure's exit code */
 	return cmd_fsck(c, s, err);
 }
 
