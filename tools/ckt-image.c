@@ -151,19 +151,19 @@ static int cmd_rm(struct cli *c, struct store *s, char **refs, size_t n, struct 
 	int status = 0;
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *name = NULL;
-		struct store_desc d;
+		struct store_desc d = { 0 };
 		ckt_err_clear(err);
-		if (img_image_resolve(s, refs[i], &name, &d, err) < 0 ||
-		    (!name && ckt_err_fail(err, CKT_EUSAGE, "'%s' is not a name; remove names, "
-					   "gc removes blobs", refs[i])) ||
-		    store_ref_remove(s, name, err) < 0) {
+		bool failed = img_image_resolve(s, refs[i], &name, &d, err) < 0 ||
+			      (!name && ckt_err_fail(err, CKT_EUSAGE, "'%s' is not a name; remove "
+						     "names, gc removes blobs", refs[i])) ||
+			      store_ref_remove(s, name, err) < 0;
+		store_desc_release(&d);
+		if (failed) {
+			int code = cli_error(c, err); /* every failure is named */
 			if (!status)
-				status = cli_error(c, err);
-			if (name)
-				store_desc_release(&d);
+				status = code;
 			continue;
 		}
-		store_desc_release(&d);
 		cli_out(c, "%s", name);
 	}
 	return status;

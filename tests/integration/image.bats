@@ -139,6 +139,12 @@ fetch_three() {
 	run -0 ckt-fetch -q "oci:$FX/oci:tiny"
 	run -2 ckt-image rm "$TINY"
 	assert_output_contains "is not a name"
+	# every failure is named; the status is the first one's
+	run -2 --separate-stderr ckt-image rm "$TINY" nosuch localhost/oci:tiny
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[[ "${stderr_lines[1]}" == "ckt-image: error: no image 'nosuch' in the store" ]]
+	[ "$output" = localhost/oci:tiny ]
+	run -0 ckt-fetch -q "oci:$FX/oci:tiny"
 	echo localhost/oci:tiny | {
 		run -0 ckt-image rm -
 		[ "$output" = localhost/oci:tiny ]
