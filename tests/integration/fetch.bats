@@ -438,3 +438,27 @@ hostile() {
 	run -0 ckt-image gc --json
 	[ "$(jq -r .blobs_removed <<<"$output")" -eq 0 ]
 }
+
+@test "gc running beside fetches never takes a blob an image needs" {
+	local pids=() i
+	empty_store
+	for round in 1 2 3; do
+		pids=()
+		ckt-fetch -q "oci:$FX/oci:tiny" "oci:$FX/oci:multi" >"$BATS_TEST_TMPDIR/o1" 2>&1 &
+		pids+=($!)
+		ckt-fetch -q "docker-archive:$FX/multi.docker.tar" >"$BATS_TEST_TMPDIR/o2" 2>&1 &
+		pids+=($!)
+		ckt-fetch -q --all-platforms "oci:$FX/index:multiarch" >"$BATS_TEST_TMPDIR/o3" 2>&1 &
+		pids+=($!)
+		(for i in 1 2 3 4; do ckt-image gc -q || exit 1; done) >"$BATS_TEST_TMPDIR/o4" 2>&1 &
+		pids+=($!)
+		for i in "${!pids[@]}"; do
+			wait "${pids[$i]}" || { cat "$BATS_TEST_TMPDIR/o$((i + 1))"; return 1; }
+		done
+		run -0 ckt-image list
+		[ "${#lines[@]}" -eq 4 ]
+		run -0 ckt-image fsck
+		[ -z "$output" ]
+		run -0 bash -c 'ckt-image list | ckt-image rm -'
+	done
+}
