@@ -441,6 +441,7 @@ struct store_writer {
 	int64_t size;
 	bool broken; /* a write failed midway: file and hash may disagree */
 	bool done;   /* published or discarded: tmp is gone */
+	bool keep;   /* a named partial (store_writer_resume): kept when freed */
 };
 
 /* The temporary lives in tmp/, on the same filesystem as blobs/, so the
@@ -601,10 +602,95 @@ void store_writer_free(struct store_writer *w)
 {
 	if (!w)
 		return;
+	if (w->keep && !w->done && !w->broken) {
+		/* Leave the partial file for the next writer of this digest. */
+		close(w->fd);
+		w->fd = -1;
+		w->done = true;
+	}
 	writer_discard(w);
 	store_hasher_free(w->h);
 	free(w->tmp);
 	free(w);
+}
+
+/* The partial is named by its digest so a later process finds it
+ * (DESIGN.md "The store": tmp/ holds resumable downloads); the flock keeps
+ * two writers from appending to one file.  The bytes already there are
+ * re-hashed, so the digest check at commit covers them too. */
+struct store_writer *store_writer_resume(struct store *s, const char *expected,
+					 int64_t expected_size, struct ckt_err *err)
+{
+	enum store_digest_alg alg;
+	const char *hex;
+	struct stat st;
+
+	if (need_writable(s, err) < 0 || store_digest_parse(expected, &alg, &hex, err) < 0)
+		return NULL;
+	if (expected_size < -1) {
+		ckt_err_fail(err, CKT_EFORMAT, "invalid blob size %lld", (long long)expected_size);
+		return NULL;
+	}
+	_cleanup_store_writer_ struct store_writer *w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->expected_size = expected_size;
+	w->done = true;
+	snprintf(w->expected, sizeof(w->expected), "%s", expected);
+	w->h = store_hasher_new(alg);
+	w->tmp = xasprintf("%s/tmp/%s-%s.partial", s->root, store_digest_alg_name(alg), hex);
+	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
+	if (w->fd < 0) {
+		ckt_err_sys(err, CKT_EIO, "open '%s'", w->tmp);
+		return NULL;
+	}
+	if (flock(w->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			ckt_err_sys(err, CKT_EIO, "lock '%s'", w->tmp);
+			return NULL;
+		}
+		/* Another process is writing this partial: use a private file. */
+		return store_writer_new(s, expected, expected_size, err);
+	}
+	w->done = false;
+	w->keep = true;
+	if (fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ckt_err_sys(err, CKT_EIO, "stat '%s'", w->tmp);
+		return NULL;
+	}
+	if (expected_size >= 0 && st.st_size > expected_size) {
+		if (store_writer_restart(w, err) < 0)
+			return NULL;
+		return TAKE_PTR(w);
+	}
+	_cleanup_free_ char *buf = xmalloc(1u << 20);
+	for (;;) {
+		ssize_t n = read(w->fd, buf, 1u << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ckt_err_sys(err, CKT_EIO, "read '%s'", w->tmp);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		store_hasher_update(w->h, buf, (size_t)n);
+		w->size += n;
+	}
+	return TAKE_PTR(w);
+}
+
+int store_writer_restart(struct store_writer *w, struct ckt_err *err)
+{
+	char dummy[STORE_DIGEST_MAX];
+	assert(!w->done);
+	if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0) {
+		w->broken = true;
+		return ckt_err_sys(err, CKT_EIO, "truncate '%s'", w->tmp);
+	}
+	store_hasher_final(w->h, dummy); /* resets the hasher */
+	w->size = 0;
+	w->broken = false;
+	return 0;
 }
 
 int store_blob_put(struct store *s, const void *data, size_t len, const char *expected,

@@ -98,7 +98,21 @@ void store_writer_digest(const struct store_writer *w, char out[STORE_DIGEST_MAX
  * size mismatch: CKT_EVERIFY naming the expected digest, and the temporary
  * file is removed.  The writer must still be freed. */
 int store_writer_commit(struct store_writer *w, char out[STORE_DIGEST_MAX], struct ckt_err *err);
-/* Discard uncommitted data and free the writer.  NULL is fine. */
+/* A resumable writer for a blob whose digest is known: its data goes to
+ * tmp/<alg>-<hex>.partial, which is kept when the writer is freed without a
+ * commit (and removed when a commit finds a mismatch), so a later writer for
+ * the same digest, in this or another process, continues after the bytes
+ * already there (re-hashed on open; store_writer_size() says how many).  A
+ * partial longer than expected_size starts over.  While another process
+ * holds that partial (flock), a private temporary is used instead, as with
+ * store_writer_new(). */
+struct store_writer *store_writer_resume(struct store *s, const char *expected,
+					 int64_t expected_size, struct ckt_err *err);
+/* Drop the bytes written so far and start again at 0 (a server that
+ * ignored a Range request). */
+int store_writer_restart(struct store_writer *w, struct ckt_err *err);
+/* Discard uncommitted data (a resumable writer keeps its partial file) and
+ * free the writer.  NULL is fine. */
 void store_writer_free(struct store_writer *w);
 static inline void store_writer_freep(struct store_writer **w)
 {
