@@ -1,0 +1,181 @@
+/* Registry authentication: basic auth and bearer tokens
+ * (distribution/docs/spec/auth/token.md, Docker Hub's token service),
+ * tokens cached per scope for their lifetime within a run. */
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "libimg/json.h"
+#include "libimg/registry_int.h"
+
+/* A token the server says nothing about lives 60 s (token.md). */
+#define TOKEN_DEFAULT_LIFETIME 60
+
+static int load_creds(struct img_registry *r, struct ckt_err *err)
+{
+	if (r->creds_loaded)
+		return 0;
+	int found = img_creds_lookup(r->domain, r->o.creds, &r->creds, err);
+	if (found < 0)
+		return -err->code;
+	r->creds_loaded = true;
+	r->have_creds = found > 0;
+	if (found)
+		ckt_debug("credentials for %s from %s", r->domain, r->creds.from);
+	return 0;
+}
+
+static char *basic_header(const struct img_creds *c)
+{
+	_cleanup_free_ char *up = xasprintf("%s:%s", c->user, c->pass);
+	size_t n = strlen(up);
+	_cleanup_free_ unsigned char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock(b64, (const unsigned char *)up, (int)n);
+	memset(up, 0, n);
+	return xasprintf("Authorization: Basic %s", b64);
+}
+
+static struct reg_token *token_find(struct img_registry *r, const char *scope)
+{
+	for (size_t i = 0; i < r->n_tokens; i++)
+		if (!strcmp(r->tokens[i].scope, scope))
+			return &r->tokens[i];
+	return NULL;
+}
+
+/* GET realm?service=…&scope=… (with basic credentials when we have them). */
+static int fetch_token(struct img_registry *r, const char *scope, struct ckt_err *err)
+{
+	CURL *h = r->easy;
+	char *esc;
+	struct ckt_buf url = CKT_BUF_INIT;
+	ckt_buf_adds(&url, r->realm);
+	char sep = strchr(r->realm, '?') ? '&' : '?';
+	if (r->service) {
+		esc = curl_easy_escape(h, r->service, 0);
+		ckt_buf_addf(&url, "%cservice=%s", sep, esc);
+		curl_free(esc);
+		sep = '&';
+	}
+	for (const char *p = scope; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n) {
+			esc = curl_easy_escape(h, p, (int)n);
+			ckt_buf_addf(&url, "%cscope=%s", sep, esc);
+			curl_free(esc);
+			sep = '&';
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+	_cleanup_free_ char *u = ckt_buf_detach(&url, NULL);
+	_cleanup_free_ char *auth = r->have_creds ? basic_header(&r->creds) : NULL;
+	struct reg_req q = { .method = "GET", .url = u, .no_ping = true, .follow = true,
+			     .body_fd = -1 };
+	q.headers[0] = auth;
+	_cleanup_json_ json_t *j = NULL;
+	int rc = -1;
+	if (reg_request(r, &q, err) < 0)
+		goto out;
+	if (q.status != 200) {
+		reg_status_fail(err, q.status, q.resp.buf, q.resp.len,
+				"get a token for '%s' from %s%s", scope, r->realm,
+				q.status == 401 && r->have_creds ? " (credentials refused)" : "");
+		goto out;
+	}
+	j = img_json_parse(q.resp.buf, q.resp.len, "token response", err);
+	const char *tok, *atok;
+	int64_t life;
+	if (!j || img_json_str(j, "token", false, "token response", &tok, err) < 0 ||
+	    img_json_str(j, "access_token", false, "token response", &atok, err) < 0 ||
+	    img_json_int(j, "expires_in", false, "token response", &life, err) < 0)
+		goto out;
+	if (!tok || !*tok)
+		tok = atok;
+	if (!tok || !*tok) {
+		ckt_err_fail(err, CKT_EFORMAT, "token response from %s holds no token", r->realm);
+		goto out;
+	}
+	if (life <= 0)
+		life = TOKEN_DEFAULT_LIFETIME;
+	struct reg_token *t = token_find(r, scope);
+	if (!t) {
+		ALLOC_GROW(r->tokens, r->n_tokens + 1, r->alloc_tokens);
+		t = &r->tokens[r->n_tokens++];
+		t->scope = xstrdup(scope);
+		t->header = NULL;
+	}
+	free(t->header);
+	t->header = xasprintf("Authorization: Bearer %s", tok);
+	/* Renew a little early so a token does not expire mid-request. */
+	t->expires = time(NULL) + (life > 20 ? life - 10 : life);
+	rc = 0;
+out:
+	reg_req_release(&q);
+	return rc < 0 ? -err->code : 0;
+}
+
+int reg_auth_header(struct img_registry *r, const char *scope, char **out, struct ckt_err *err)
+{
+	*out = NULL;
+	switch (r->scheme) {
+	case REG_AUTH_NONE:
+	case REG_AUTH_UNKNOWN:
+		return 0;
+	case REG_AUTH_BASIC:
+		if (load_creds(r, err) < 0)
+			return -err->code;
+		if (r->have_creds)
+			*out = basic_header(&r->creds);
+		return 0;
+	case REG_AUTH_BEARER:
+		break;
+	}
+	if (load_creds(r, err) < 0)
+		return -err->code;
+	struct reg_token *t = token_find(r, scope);
+	if (!t || !t->header || t->expires <= time(NULL)) {
+		if (fetch_token(r, scope, err) < 0)
+			return -err->code;
+		t = token_find(r, scope);
+	}
+	*out = xstrdup(t->header);
+	return 0;
+}
+
+int reg_auth_challenged(struct img_registry *r, const char *scope, const char *www_auth,
+			struct ckt_err *err)
+{
+	struct reg_token *t = token_find(r, scope);
+	if (t) {
+		free(t->header);
+		t->header = NULL;
+	}
+	if (r->scheme != REG_AUTH_BEARER || !www_auth)
+		return 0;
+	struct img_auth_challenge *c;
+	size_t n;
+	if (img_auth_challenges_parse(www_auth, &c, &n, err) < 0)
+		return -err->code;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(c[i].scheme, "Bearer") || !c[i].realm)
+			continue;
+		/* The server may move the realm (token.md allows it). */
+		free(r->realm);
+		r->realm = xstrdup(c[i].realm);
+		if (c[i].service) {
+			free(r->service);
+			r->service = xstrdup(c[i].service);
+		}
+		break;
+	}
+	img_auth_challenges_free(c, n);
+	if (load_creds(r, err) < 0)
+		return -err->code;
+	rc = fetch_token(r, scope, err);
+	return rc;
+}

@@ -1,0 +1,449 @@
+/* Blob transfers: parallel verified downloads on a curl multi handle, with
+ * retries and Range resume (spec.md "Pulling blobs"), and uploads
+ * (spec.md "Pushing blobs": mount, monolithic PUT, chunked PATCH). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "libimg/registry_int.h"
+
+/* Bytes kept from an error response body, for its message. */
+#define ERRBODY_MAX 8192
+
+struct xfer {
+	struct img_registry *r;
+	const char *repo;
+	const struct store_desc *d;
+	struct store_writer *w;
+	CURL *h;
+	struct curl_slist *hdrs;
+	struct reg_hdrs rh;
+	char errbuf[CURL_ERROR_SIZE];
+	struct ckt_buf errbody;	/* body of a non-2xx answer */
+	int body_state;		/* 0 unknown, 1 into the writer, 2 error body */
+	struct ckt_err err;	/* a failure inside a callback */
+	bool failed;
+	unsigned attempts;
+	bool reauthed;
+	int64_t start;		/* offset asked for with Range */
+	int64_t not_before_ms;	/* retry no earlier than this (monotonic) */
+	bool active, done;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* First body bytes of an attempt: are they the blob (200/206 from the
+ * offset we asked for) or an error document? */
+static int classify(struct xfer *x)
+{
+	long status = 0;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 206) {
+		long long from = -1;
+		if (!x->rh.content_range ||
+		    sscanf(x->rh.content_range, "bytes %lld-", &from) != 1 || from != x->start) {
+			ckt_err_failw(&x->err, CKT_ENET, x->rh.content_range,
+				      "blob %s: partial content from the wrong offset", x->d->digest);
+			return -1;
+		}
+		return 1;
+	}
+	if (status == 200) {
+		/* The whole blob: the server ignored Range (or we asked none). */
+		if (store_writer_size(x->w) > 0 && store_writer_restart(x->w, &x->err) < 0)
+			return -1;
+		x->start = 0;
+		return 1;
+	}
+	return 2;
+}
+
+static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
+{
+	struct xfer *x = data;
+	size_t len = size * nitems;
+	if (!x->body_state) {
+		x->body_state = classify(x);
+		if (x->body_state < 0) {
+			x->failed = true;
+			return 0;
+		}
+	}
+	if (x->body_state == 2) {
+		if (x->errbody.len < ERRBODY_MAX)
+			ckt_buf_add(&x->errbody, buf, len);
+		return len;
+	}
+	if (store_writer_write(x->w, buf, len, &x->err) < 0) {
+		x->failed = true;
+		return 0;
+	}
+	return len;
+}
+
+static int xfer_start(struct xfer *x, const char *repo, CURLM *m, struct ckt_err *err)
+{
+	struct img_registry *r = x->r;
+	_cleanup_free_ char *url = reg_url(r, repo, "blobs", x->d->digest);
+	_cleanup_free_ char *scope = reg_scope(repo, "pull");
+	_cleanup_free_ char *auth = NULL;
+
+	if (reg_auth_header(r, scope, &auth, err) < 0)
+		return -err->code;
+	if (!x->h)
+		x->h = curl_easy_init();
+	else
+		curl_easy_reset(x->h);
+	if (!x->h)
+		return ckt_err_fail(err, CKT_ENOMEM, "initialise libcurl");
+	reg_setup_handle(r, x->h, x->errbuf);
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	if (auth)
+		x->hdrs = curl_slist_append(x->hdrs, auth);
+	x->start = store_writer_size(x->w);
+	if (x->start > 0) {
+		char range[64];
+		snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-", x->start);
+		x->hdrs = curl_slist_append(x->hdrs, range);
+		ckt_debug("blob %s: resuming at byte %" PRId64, x->d->digest, x->start);
+	}
+	curl_easy_setopt(x->h, CURLOPT_URL, url);
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, reg_header_cb);
+	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->rh);
+	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, xfer_write);
+	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+	x->body_state = 0;
+	ckt_buf_reset(&x->errbody);
+	reg_hdrs_free(&x->rh);
+	x->attempts++;
+	curl_multi_add_handle(m, x->h);
+	x->active = true;
+	return 0;
+}
+
+/* A transfer ended: 0 done (committed), 1 to be retried, <0 failed. */
+static int xfer_finish(struct xfer *x, CURLcode cc, struct ckt_err *err)
+{
+	struct img_registry *r = x->r;
+	long status = 0;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	bool can_retry = x->attempts <= r->o.max_retries;
+
+	if (x->failed) {
+		*err = x->err;
+		return -err->code;
+	}
+	if (cc != CURLE_OK) {
+		if (can_retry && reg_curl_retryable(cc)) {
+			ckt_debug("blob %s: %s; retrying", x->d->digest, x->errbuf);
+			x->not_before_ms = now_ms() + reg_backoff_ms(x->attempts, NULL);
+			return 1;
+		}
+		return reg_curl_fail(err, cc, x->errbuf, "blob %s", x->d->digest);
+	}
+	if (status == 401 && !x->reauthed && r->scheme != REG_AUTH_NONE) {
+		_cleanup_free_ char *scope = reg_scope(x->repo, "pull");
+		x->reauthed = true;
+		if (reg_auth_challenged(r, scope, x->rh.www_auth, err) < 0)
+			return -err->code;
+		return 1;
+	}
+	if ((status == 429 || status >= 500) && can_retry) {
+		ckt_debug("blob %s: HTTP %ld; retrying", x->d->digest, status);
+		x->not_before_ms = now_ms() + reg_backoff_ms(x->attempts, &x->rh);
+		return 1;
+	}
+	if (status != 200 && status != 206)
+		return reg_status_fail(err, status, x->errbody.buf, x->errbody.len, "blob %s",
+				       x->d->digest);
+	if (x->d->size >= 0 && store_writer_size(x->w) < x->d->size) {
+		/* The connection closed cleanly but early. */
+		if (can_retry) {
+			x->not_before_ms = now_ms() + reg_backoff_ms(x->attempts, NULL);
+			return 1;
+		}
+		return ckt_err_fail(err, CKT_ENET, "blob %s: connection closed after %lld of %lld bytes",
+				    x->d->digest, (long long)store_writer_size(x->w),
+				    (long long)x->d->size);
+	}
+	if (store_writer_commit(x->w, NULL, err) < 0)
+		return -err->code;
+	return 0;
+}
+
+static void xfer_release(struct xfer *x, CURLM *m)
+{
+	if (x->h) {
+		if (x->active)
+			curl_multi_remove_handle(m, x->h);
+		curl_easy_cleanup(x->h);
+	}
+	curl_slist_free_all(x->hdrs);
+	reg_hdrs_free(&x->rh);
+	ckt_buf_release(&x->errbody);
+	store_writer_free(x->w);
+}
+
+static void report_progress(struct img_registry *r, struct xfer *v, size_t n, uint64_t base,
+			    uint64_t total)
+{
+	if (!r->o.progress)
+		return;
+	uint64_t done = base;
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].w)
+			done += (uint64_t)store_writer_size(v[i].w);
+		left += !v[i].done;
+	}
+	char label[STORE_DIGEST_MAX + 16];
+	if (n == 1)
+		snprintf(label, sizeof(label), "%s", v[0].d->digest);
+	else
+		snprintf(label, sizeof(label), "%zu/%zu blobs", n - left, n);
+	r->o.progress(r->o.progress_data, label, done, total);
+}
+
+int img_registry_get_blobs(struct img_registry *r, const char *repo, struct store *s,
+			   const struct store_desc *d, size_t n, size_t *fetched, uint64_t *bytes,
+			   struct ckt_err *err)
+{
+	if (fetched)
+		*fetched = 0;
+	if (bytes)
+		*bytes = 0;
+	if (reg_ping(r, err) < 0)
+		return -err->code;
+	CURLM *m = curl_multi_init();
+	if (!m)
+		return ckt_err_fail(err, CKT_ENOMEM, "initialise libcurl");
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->o.max_parallel);
+	struct xfer *v = xcalloc(n ? n : 1, sizeof(*v));
+	uint64_t total = 0, done_bytes = 0;
+	size_t remaining = 0, active = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i].r = r;
+		v[i].repo = repo;
+		v[i].d = &d[i];
+		if (store_blob_exists(s, d[i].digest)) {
+			v[i].done = true;
+			continue;
+		}
+		v[i].w = store_writer_resume(s, d[i].digest, d[i].size, err);
+		if (!v[i].w)
+			goto out;
+		total += d[i].size > 0 ? (uint64_t)d[i].size : 0;
+		remaining++;
+	}
+	while (remaining) {
+		int64_t now = now_ms(), wait = 100;
+		for (size_t i = 0; i < n && active < r->o.max_parallel; i++) {
+			if (v[i].done || v[i].active)
+				continue;
+			if (v[i].not_before_ms > now) {
+				if (v[i].not_before_ms - now < wait)
+					wait = v[i].not_before_ms - now;
+				continue;
+			}
+			if (xfer_start(&v[i], repo, m, err) < 0)
+				goto out;
+			active++;
+		}
+		int running;
+		CURLMcode mc = curl_multi_perform(m, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(m, NULL, 0, (int)wait, NULL);
+		else if (mc == CURLM_OK && !active)
+			reg_sleep_ms(wait);
+		if (mc != CURLM_OK) {
+			ckt_err_failw(err, CKT_ENET, curl_multi_strerror(mc), "download blobs");
+			goto out;
+		}
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(m, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct xfer *x;
+			CURLcode cc = msg->data.result;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			curl_multi_remove_handle(m, x->h);
+			x->active = false;
+			active--;
+			int fr = xfer_finish(x, cc, err);
+			if (fr < 0)
+				goto out;
+			if (fr == 0) {
+				done_bytes += (uint64_t)store_writer_size(x->w);
+				if (fetched)
+					(*fetched)++;
+				if (bytes)
+					*bytes += (uint64_t)store_writer_size(x->w);
+				store_writer_free(x->w);
+				x->w = NULL;
+				x->done = true;
+				remaining--;
+			}
+		}
+		report_progress(r, v, n, done_bytes, total);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		xfer_release(&v[i], m);
+	free(v);
+	curl_multi_cleanup(m);
+	if (rc < 0)
+		ckt_err_wrap(err, "registry '%s'", r->domain);
+	return rc < 0 ? -err->code : 0;
+}
+
+/* ---- uploads --------------------------------------------------------------- */
+
+/* An absolute URL for a Location header (it may be relative). */
+static char *abs_location(struct img_registry *r, const char *loc)
+{
+	if (!strncmp(loc, "http://", 7) || !strncmp(loc, "https://", 8))
+		return xstrdup(loc);
+	if (loc[0] == '/')
+		return xasprintf("%s%s", r->base, loc);
+	return xasprintf("%s/%s", r->base, loc);
+}
+
+static char *with_digest(struct img_registry *r, const char *loc, const char *digest)
+{
+	_cleanup_free_ char *u = abs_location(r, loc);
+	return xasprintf("%s%cdigest=%s", u, strchr(u, '?') ? '&' : '?', digest);
+}
+
+/* Send the blob's bytes to the upload session at loc, then close it. */
+static int upload(struct img_registry *r, const char *repo, struct store *s,
+		  const struct store_desc *d, const char *scope, const char *loc0,
+		  size_t chunk_size, struct ckt_err *err)
+{
+	_cleanup_close_ int fd = store_blob_open(s, d->digest, err);
+	_cleanup_free_ char *loc = xstrdup(loc0);
+	if (fd < 0)
+		return -err->code;
+	uint64_t size = (uint64_t)d->size;
+	if (d->size < 0) {
+		off_t end = lseek(fd, 0, SEEK_END);
+		size = end > 0 ? (uint64_t)end : 0;
+	}
+	if (chunk_size && size > chunk_size) {
+		for (uint64_t off = 0; off < size;) {
+			uint64_t n = size - off < chunk_size ? size - off : chunk_size;
+			_cleanup_free_ char *u = abs_location(r, loc);
+			char cr[96];
+			snprintf(cr, sizeof(cr), "Content-Range: %" PRIu64 "-%" PRIu64, off, off + n - 1);
+			struct reg_req p = { .method = "PATCH", .url = u, .scope = scope, .body_fd = fd,
+					     .body_off = off, .body_len = n, .no_retry = true };
+			p.headers[0] = "Content-Type: application/octet-stream";
+			p.headers[1] = cr;
+			if (reg_request(r, &p, err) < 0) {
+				reg_req_release(&p);
+				return -err->code;
+			}
+			if (p.status != 202 || !p.h.location) {
+				reg_status_fail(err, p.status, p.resp.buf, p.resp.len,
+						"upload chunk of %s to %s", d->digest, repo);
+				reg_req_release(&p);
+				return -err->code;
+			}
+			free(loc);
+			loc = xstrdup(p.h.location);
+			reg_req_release(&p);
+			off += n;
+			if (r->o.progress)
+				r->o.progress(r->o.progress_data, d->digest, off, size);
+		}
+		size = 0; /* the closing PUT carries no body */
+	}
+	_cleanup_free_ char *put = with_digest(r, loc, d->digest);
+	struct reg_req p = { .method = "PUT", .url = put, .scope = scope, .body_fd = fd,
+			     .body_len = size, .no_retry = true };
+	p.headers[0] = "Content-Type: application/octet-stream";
+	if (reg_request(r, &p, err) < 0) {
+		reg_req_release(&p);
+		return -err->code;
+	}
+	if (p.status != 201) {
+		reg_status_fail(err, p.status, p.resp.buf, p.resp.len, "upload %s to %s", d->digest,
+				repo);
+		reg_req_release(&p);
+		return -err->code;
+	}
+	reg_req_release(&p);
+	return 0;
+}
+
+int img_registry_put_blob(struct img_registry *r, const char *repo, struct store *s,
+			  const struct store_desc *d, const char *mount_from, size_t chunk_size,
+			  const char **how, struct ckt_err *err)
+{
+	int e = img_registry_blob_exists(r, repo, d, err);
+	if (e < 0)
+		return -err->code;
+	if (e) {
+		if (how)
+			*how = "exists";
+		return 0;
+	}
+	_cleanup_free_ char *scope =
+		mount_from ? xasprintf("repository:%s:pull,push repository:%s:pull", repo, mount_from)
+			   : reg_scope(repo, "pull,push");
+	_cleanup_free_ char *url = NULL;
+	if (mount_from)
+		url = xasprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", r->base, repo, d->digest,
+				mount_from);
+	else
+		url = xasprintf("%s/v2/%s/blobs/uploads/", r->base, repo);
+	struct reg_req q = { .method = "POST", .url = url, .scope = scope, .body_fd = -1 };
+	q.headers[0] = "Content-Length: 0";
+	_cleanup_free_ char *loc = NULL;
+	int rc = -1;
+
+	if (reg_request(r, &q, err) < 0)
+		goto out;
+	if (q.status == 201 && mount_from) {
+		if (how)
+			*how = "mounted";
+		rc = 0;
+		goto out;
+	}
+	if (q.status != 202 || !q.h.location) {
+		reg_status_fail(err, q.status, q.resp.buf, q.resp.len, "start upload of %s to %s",
+				d->digest, repo);
+		goto out;
+	}
+	loc = xstrdup(q.h.location);
+	reg_req_release(&q);
+
+	if (upload(r, repo, s, d, scope, loc, chunk_size, err) < 0)
+		goto out;
+	if (how)
+		*how = "uploaded";
+	rc = 0;
+out:
+	reg_req_release(&q);
+	if (rc < 0)
+		ckt_err_wrap(err, "registry '%s'", r->domain);
+	return rc < 0 ? -err->code : 0;
+}
