@@ -147,9 +147,14 @@ static int copy_image(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < m.n_layers; i++)
-		if (copy_blob(src, ctx, &m.layers[i], err) < 0)
+	if (src->ops->copy_many) {
+		if (src->ops->copy_many(src, ctx, m.layers, m.n_layers, err) < 0)
 			goto out;
+	} else {
+		for (size_t i = 0; i < m.n_layers; i++)
+			if (copy_blob(src, ctx, &m.layers[i], err) < 0)
+				goto out;
+	}
 	if (put_small(ctx, &m.config, cdata, clen, err) < 0 || put_small(ctx, d, data, len, err) < 0)
 		goto out;
 	r = 0;
@@ -291,9 +296,8 @@ int img_fetch(struct store *s, const char *source, const struct img_fetch_opts *
 		src = img_src_archive_open(&spec, s, err);
 		break;
 	case IMG_TRANSPORT_DOCKER:
-		ckt_err_failw(err, CKT_EUSAGE, "registries are not supported by this build yet",
-			      "source 'docker://%s'", spec.path);
-		goto out;
+		src = img_src_docker_open(&spec, o, err);
+		break;
 	}
 	if (!src)
 		goto out;

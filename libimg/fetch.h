@@ -12,6 +12,7 @@
 
 #include "base/err.h"
 #include "libimg/platform.h"
+#include "libimg/registry.h"
 #include "store/store.h"
 
 enum img_transport {
@@ -44,6 +45,8 @@ struct img_fetch_opts {
 	/* Called as bytes of a blob are copied (may be NULL). */
 	void (*progress)(void *data, const char *digest, uint64_t done, uint64_t total);
 	void *progress_data;
+	/* Registry sources: credentials, TLS, parallelism (NULL: defaults). */
+	const struct img_registry_opts *registry;
 };
 
 struct img_fetch_result {

@@ -29,6 +29,10 @@ struct img_src_ops {
 	/* Copy d into the store (it is not there yet). */
 	int (*copy)(struct img_src *src, struct img_fetch_ctx *ctx, const struct store_desc *d,
 		    struct ckt_err *err);
+	/* Optional: copy those of d[0..n) not yet in the store, possibly in
+	 * parallel, adding what was copied to ctx's counters. */
+	int (*copy_many)(struct img_src *src, struct img_fetch_ctx *ctx, const struct store_desc *d,
+			 size_t n, struct ckt_err *err);
 	void (*free)(struct img_src *src);
 };
 
@@ -38,6 +42,8 @@ struct img_src {
 };
 
 struct img_src *img_src_oci_open(const struct img_source *spec, struct ckt_err *err);
+struct img_src *img_src_docker_open(const struct img_source *spec, const struct img_fetch_opts *o,
+				    struct ckt_err *err);
 struct img_src *img_src_archive_open(const struct img_source *spec, struct store *s,
 				     struct ckt_err *err);
 
