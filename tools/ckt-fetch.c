@@ -19,6 +19,8 @@ static const char usage[] =
 	"Sources (skopeo's names):\n"
 	"  oci:DIR[:REF]                  an OCI image layout\n"
 	"  oci-archive:FILE[:REF]         a tar of an OCI image layout\n"
+	"  docker://NAME[:TAG|@DIGEST]    a registry (a bare NAME means the same;\n"
+	"                                 `alpine` is docker.io/library/alpine:latest)\n"
 	"  docker-archive:FILE[:REF|:@N]  what `docker save` writes\n"
 	"  -                              read sources from stdin, one per line\n"
 	"\n"
@@ -26,6 +28,11 @@ static const char usage[] =
 	"  --platform OS/ARCH[/VARIANT]  image to take from an index (default: this host's)\n"
 	"  --all-platforms               copy every image of an index\n"
 	"  --name REF                    name to give the image in the store\n"
+	"  --creds USER[:PASSWORD]       registry credentials (default: auth.json,\n"
+	"                                ~/.docker/config.json, credential helpers)\n"
+	"  --cert-dir DIR                CA (*.crt) and client certificates for TLS\n"
+	"                                (default: /etc/containers/certs.d/HOST:PORT)\n"
+	"  --tls-verify=false            allow plain http and unverified TLS\n"
 	"  --store DIR                   the store (default: $CKT_STORE, /var/lib/ckt for root,\n"
 	"                                ~/.local/share/ckt otherwise)\n"
 	"  --json                        one JSON object per image\n"
@@ -37,7 +44,7 @@ static const char usage[] =
 	"Exit status: 0 success; 1 failure; 2 usage error; 3 content that does not\n"
 	"match its digest.\n";
 
-enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME };
+enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME, OPT_CREDS, OPT_CERT_DIR, OPT_TLS };
 
 static void progress(void *data, const char *digest, uint64_t done, uint64_t total)
 {
@@ -75,11 +82,15 @@ int main(int argc, char **argv)
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "all-platforms", no_argument, NULL, OPT_ALL },
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "creds", required_argument, NULL, OPT_CREDS },
+		{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+		{ "tls-verify", optional_argument, NULL, OPT_TLS },
 		{ 0 },
 	};
 	struct cli c;
 	struct ckt_err err = CKT_ERR_INIT;
-	struct img_fetch_opts fo = { 0 };
+	struct img_registry_opts ro = { 0 };
+	struct img_fetch_opts fo = { .registry = &ro };
 	struct img_platform plat = IMG_PLATFORM_INIT;
 	int opt, status = 0;
 
@@ -96,6 +107,17 @@ int main(int argc, char **argv)
 			fo.flags |= IMG_FETCH_ALL_PLATFORMS;
 		} else if (opt == OPT_NAME) {
 			fo.name = optarg;
+		} else if (opt == OPT_CREDS) {
+			ro.creds = optarg;
+		} else if (opt == OPT_CERT_DIR) {
+			ro.cert_dir = optarg;
+		} else if (opt == OPT_TLS) {
+			if (!optarg || !strcmp(optarg, "true"))
+				ro.insecure = false;
+			else if (!strcmp(optarg, "false"))
+				ro.insecure = true;
+			else
+				cli_usage_error(&c, "--tls-verify takes true or false, not '%s'", optarg);
 		}
 	}
 	cli_options_done(&c);
