@@ -348,7 +348,9 @@ static int docker_pick(struct archive_src *src, json_t *items, json_t **item, ch
 			}
 		}
 	}
-	return ckt_err_fail(err, CKT_ENOTFOUND, "no image '%s' in the archive", ref ? ref : "");
+	if (!ref)
+		return ckt_err_fail(err, CKT_ENOTFOUND, "manifest.json lists no image");
+	return ckt_err_fail(err, CKT_ENOTFOUND, "no image '%s' in the archive", ref);
 }
 
 static struct entry *docker_entry(struct archive_src *src, const char *path, struct ckt_err *err)
