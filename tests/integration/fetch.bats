@@ -123,6 +123,63 @@ assert_manifest_complete() {
 	assert_output_contains "no image 'example.com/fixtures/tiny:2.0'"
 }
 
+# docker25 OUT MANIFEST_JSON_EDIT: tiny as Docker 25+ `docker save` writes it:
+# blobs named by digest, manifest.json pointing at them, the layer listed
+# through a hard link; MANIFEST_JSON_EDIT (python) may damage manifest.json.
+docker25() {
+	"$PYTHON" - "$FX/tiny.docker.tar" "$1" "${2:-pass}" <<-'EOF'
+		import hashlib, io, json, sys, tarfile
+		src, dst, edit = sys.argv[1:]
+		tin = tarfile.open(src)
+		item = json.load(tin.extractfile("manifest.json"))[0]
+		cfg = tin.extractfile(item["Config"]).read()
+		layer = tin.extractfile(item["Layers"][0]).read()
+		def name(b): return "blobs/sha256/" + hashlib.sha256(b).hexdigest()
+		mf = [{"Config": name(cfg), "RepoTags": ["example.com/d25:1"],
+		       "Layers": ["legacy/layer.tar"]}]
+		exec(edit)
+		with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as t:
+		    def add(n, data):
+		        ti = tarfile.TarInfo(n)
+		        ti.size = len(data)
+		        t.addfile(ti, io.BytesIO(data))
+		    add(name(layer), layer)
+		    ti = tarfile.TarInfo("legacy/layer.tar")
+		    ti.type, ti.linkname = tarfile.LNKTYPE, name(layer)
+		    t.addfile(ti)
+		    add(name(cfg), cfg)
+		    add("manifest.json", json.dumps(mf).encode())
+	EOF
+}
+
+@test "docker-archive as Docker 25 writes it: blobs by digest, hard-linked layers" {
+	docker25 "$BATS_TEST_TMPDIR/d25.tar"
+	run -0 ckt-fetch "docker-archive:$FX/tiny.docker.tar"
+	want=${output#*@}
+	run -0 ckt-fetch --json "docker-archive:$BATS_TEST_TMPDIR/d25.tar"
+	[ "$(jq -r .reference <<<"$output")" = "example.com/d25@$want" ]
+	[ "$(jq -r .blobs_fetched <<<"$output")" -eq 0 ]
+	rm -rf "$CKT_STORE"
+	run -0 ckt-fetch --json "docker-archive:$BATS_TEST_TMPDIR/d25.tar"
+	[ "$(jq -r .digest <<<"$output")" = "$want" ]
+	[ "$(jq -r .blobs_fetched <<<"$output")" -eq 3 ]
+	run -0 ckt-image fsck
+	before=$(store_state)
+	while read -r edit message; do
+		docker25 "$BATS_TEST_TMPDIR/bad.tar" "$edit"
+		run -1 --separate-stderr ckt-fetch "docker-archive:$BATS_TEST_TMPDIR/bad.tar"
+		[[ "$stderr" == "ckt-fetch: error: "*"$message"* ]]
+		assert_store_unchanged "$before"
+	done <<-'EOF'
+		mf[0]["Layers"]="x" manifest.json: 'Layers' is not an array
+		mf={"a":1} manifest.json is not an array
+		mf[0]["Config"]="../../etc/passwd" names '../../etc/passwd', which is not in the archive
+		mf[0]["Layers"]=[] lists 0 layers but the config 1 diff_ids
+		mf[0]["Layers"]=[7] Layers[0] is not a string
+		mf=[] manifest.json lists no image
+	EOF
+}
+
 @test "--json: reference, digest, blobs_fetched, bytes_fetched" {
 	want=$(fx_digest "$FX/oci" tiny)
 	run -0 --separate-stderr ckt-fetch --json "oci:$FX/oci:tiny"
