@@ -98,6 +98,10 @@ fetch_three() {
 	[ "$stderr" = "ckt-image: error: image 'alpine': no image 'alpine' in the store" ]
 	run -2 ckt-image inspect
 	assert_output_contains "'inspect' takes one argument"
+	# the pinned reference ckt-fetch prints feeds inspect (README)
+	run -0 bash -c 'ckt-fetch "docker-archive:$FX/tiny.docker.tar" | ckt-image inspect --json -'
+	[ "$(jq -r .config.config.Env[1] <<<"$output")" = FIXTURE=tiny ]
+	[ "$(jq -r .name <<<"$output")" = null ]
 }
 
 @test "tag: a further name for the same image; names are normalised" {
