@@ -91,7 +91,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(ALL_LIBS)
 DEPS_BUILD := libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev libgpgme-dev \
 	libzstd-dev pkg-config gcc make
 DEPS_TEST := libcmocka-dev bats docker-registry skopeo umoci appc-spec crun gnupg uidmap \
-	busybox-static jq python3 perl file
+	busybox-static jq python3 perl file \
+	python3-cryptography python3-jwt apache2-utils openssl
 DEPS_DOCS := scdoc
 DEPS_BENCH := hyperfine debootstrap time
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DOCS) $(DEPS_BENCH)
