@@ -61,3 +61,10 @@ int img_chain_ids(const struct img_config *c, char ***out, struct ckt_err *err);
  * NULL-terminated vector in *out (ckt_strv_free).  Refs whose image cannot
  * be loaded are skipped with a warning. */
 int img_unpack_live_trees(struct store *s, char ***out, struct ckt_err *err);
+
+/* ckt-image fsck: check every tree of the store against its recorded
+ * manifest (trees/<name>.mtree: every path's type, mode, owner, size,
+ * sha256, link target, device numbers and xattrs).  Each problem goes to
+ * report; *problems receives their count.  Returns 0 when the check ran. */
+int img_tree_check(struct store *s, void (*report)(const char *problem, void *data), void *data,
+		   size_t *problems, struct ckt_err *err);
