@@ -19,6 +19,7 @@ static const struct {
 	{ "oci:", IMG_TRANSPORT_OCI },
 	{ "oci-archive:", IMG_TRANSPORT_OCI_ARCHIVE },
 	{ "docker-archive:", IMG_TRANSPORT_DOCKER_ARCHIVE },
+	{ "aci:", IMG_TRANSPORT_ACI },
 };
 
 int img_source_parse(const char *s, struct img_source *out, struct ckt_err *err)
@@ -30,7 +31,8 @@ int img_source_parse(const char *s, struct img_source *out, struct ckt_err *err)
 			continue;
 		const char *rest = s + n;
 		out->transport = transports[i].t;
-		if (out->transport == IMG_TRANSPORT_DOCKER) {
+		if (out->transport == IMG_TRANSPORT_DOCKER || out->transport == IMG_TRANSPORT_ACI) {
+			/* aci:FILE|URL has no :REF part (URLs hold colons). */
 			out->path = xstrdup(rest);
 		} else {
 			const char *colon = strchr(rest, ':');
@@ -294,6 +296,9 @@ int img_fetch(struct store *s, const char *source, const struct img_fetch_opts *
 	case IMG_TRANSPORT_OCI_ARCHIVE:
 	case IMG_TRANSPORT_DOCKER_ARCHIVE:
 		src = img_src_archive_open(&spec, s, err);
+		break;
+	case IMG_TRANSPORT_ACI:
+		src = img_src_aci_open(&spec, s, err);
 		break;
 	case IMG_TRANSPORT_DOCKER:
 		src = img_src_docker_open(&spec, o, err);

@@ -20,6 +20,7 @@ enum img_transport {
 	IMG_TRANSPORT_OCI,
 	IMG_TRANSPORT_OCI_ARCHIVE,
 	IMG_TRANSPORT_DOCKER_ARCHIVE,
+	IMG_TRANSPORT_ACI,	/* aci:FILE, an appc image (libimg/src_aci.c) */
 };
 
 struct img_source {
