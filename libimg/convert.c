@@ -21,8 +21,6 @@
 #include "store/digest.h"
 #include <zstd.h>
 
-#pragma weak img_unpack_snapshot
-
 void img_convert_aci_result_release(struct img_convert_aci_result *r)
 {
 	free(r->name);
@@ -553,10 +551,6 @@ static int write_squashed(struct store *s, struct img_image *img, const char *re
 
 	if (!json)
 		return -err->code;
-	/* Until layer application (issue 4) is linked in, say so plainly. */
-	if (!img_unpack_snapshot)
-		return ckt_err_failw(err, CKT_EUSAGE, "layer application is not in this build",
-				     "squashed conversion");
 	if (img_unpack_snapshot(s, img, 0, &tree, err) < 0)
 		return ckt_err_wrap(err, "apply the layers");
 	if (ckt_afile_open(&af, out, 0644, err) < 0)
