@@ -22,6 +22,8 @@ static const char usage[] =
 	"  docker://NAME[:TAG|@DIGEST]    a registry (a bare NAME means the same;\n"
 	"                                 `alpine` is docker.io/library/alpine:latest)\n"
 	"  docker-archive:FILE[:REF|:@N]  what `docker save` writes\n"
+	"  aci:FILE                       an appc ACI (dependencies from the store),\n"
+	"                                 rendered into a one-layer image\n"
 	"  -                              read sources from stdin, one per line\n"
 	"\n"
 	"Options:\n"
