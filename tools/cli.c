@@ -15,6 +15,7 @@
 #include "base/path.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "libimg/policy.h"
 
 static bool progress_shown;
 
@@ -264,4 +265,45 @@ void cli_progress_clear(struct cli *c)
 	if (progress_shown)
 		fputs("\r\033[K", stderr);
 	progress_shown = false;
+}
+
+bool cli_verify_option(struct cli *c, struct img_policy_opts *o, int opt, const char *arg)
+{
+	/* rkt's --insecure-options names (rkt/flag/secflags.go); only "image"
+	 * concerns signatures, the others are accepted for compatibility. */
+	static const char *const known[] = { "none", "tls", "ondisk", "http", "pubkey",
+					     "capabilities", "paths", "seccomp", NULL };
+	switch (opt) {
+	case CLI_OPT_POLICY:
+		o->policy = arg;
+		return true;
+	case CLI_OPT_REGISTRIES_D:
+		o->registries_d = arg;
+		return true;
+	case CLI_OPT_LOCAL_CONFIG:
+		o->local_config = arg;
+		return true;
+	case CLI_OPT_SYSTEM_CONFIG:
+		o->system_config = arg;
+		return true;
+	case CLI_OPT_INSECURE_OPTIONS: {
+		_cleanup_free_ char *copy = xstrdup(arg);
+		char *save = NULL;
+		for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+			bool ok = false;
+			if (!strcmp(w, "image") || !strcmp(w, "all") || !strcmp(w, "all-fetch") ||
+			    !strcmp(w, "all-run")) {
+				o->insecure_image = true;
+				continue;
+			}
+			for (const char *const *k = known; *k; k++)
+				ok |= !strcmp(*k, w);
+			if (!ok)
+				cli_usage_error(c, "unknown --insecure-options value '%s'", w);
+		}
+		return true;
+	}
+	default:
+		return false;
+	}
 }

@@ -80,3 +80,32 @@ void cli_progress(struct cli *c, const char *label, uint64_t done, uint64_t tota
 void cli_progress_clear(struct cli *c);
 /* Human-readable byte count into buf. */
 const char *cli_bytes(uint64_t n, char *buf, size_t len);
+
+/* ---- signature verification options (ckt-verify, ckt-fetch --verify, ckt-exec) ---- */
+struct img_policy_opts;
+enum cli_verify_opt {
+	CLI_OPT_POLICY = 0x1800,
+	CLI_OPT_REGISTRIES_D,
+	CLI_OPT_LOCAL_CONFIG,
+	CLI_OPT_SYSTEM_CONFIG,
+	CLI_OPT_INSECURE_OPTIONS,
+};
+#define CLI_VERIFY_OPTIONS                                                                         \
+	{ "policy", required_argument, NULL, CLI_OPT_POLICY },                                     \
+	{ "registries.d", required_argument, NULL, CLI_OPT_REGISTRIES_D },                         \
+	{ "local-config", required_argument, NULL, CLI_OPT_LOCAL_CONFIG },                         \
+	{ "system-config", required_argument, NULL, CLI_OPT_SYSTEM_CONFIG },                       \
+	{ "insecure-options", required_argument, NULL, CLI_OPT_INSECURE_OPTIONS }
+/* Usage text lines for CLI_VERIFY_OPTIONS. */
+#define CLI_VERIFY_USAGE                                                                           \
+	"  --policy FILE           signature policy (default: $CKT_POLICY, <local config>/\n"       \
+	"                          policy.json, /etc/containers/policy.json; none: a signature\n" \
+	"                          by a key of the trust store is required)\n"                      \
+	"  --registries.d DIR      lookaside signature stores (default:\n"                         \
+	"                          /etc/containers/registries.d)\n"                                \
+	"  --local-config DIR      local trust store (default: /etc/ckt as root, ~/.config/ckt)\n" \
+	"  --system-config DIR     system trust store (default: PREFIX/lib/ckt)\n"                  \
+	"  --insecure-options LIST comma-separated; 'image' skips signature verification\n"
+/* Handle a verification option into o; true when opt was one.  An unknown
+ * --insecure-options value is a usage error. */
+bool cli_verify_option(struct cli *c, struct img_policy_opts *o, int opt, const char *arg);
