@@ -1,0 +1,189 @@
+/* ckt-push: images from the store to a registry (spec.md "Push") or to a
+ * local destination. */
+#include "libimg/push.h"
+
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "libimg/dest.h"
+#include "libimg/image.h"
+#include "libimg/manifest.h"
+#include "libimg/ref.h"
+
+void img_push_result_release(struct img_push_result *r)
+{
+	free(r->pushed);
+	memset(r, 0, sizeof(*r));
+}
+
+struct push {
+	struct store *s;
+	struct img_registry *reg;
+	const struct img_push_opts *o;
+	const char *repo;	/* destination repository path */
+	const char *mount_from;	/* source repository on the same registry, or NULL */
+	struct img_push_result *res;
+};
+
+static int push_blob(struct push *p, const struct store_desc *d, struct ckt_err *err)
+{
+	const char *how = NULL;
+	if (img_registry_put_blob(p->reg, p->repo, p->s, d, p->mount_from, p->o->chunk_size, &how,
+				  err) < 0)
+		return ckt_err_wrap(err, "push blob %s", d->digest);
+	ckt_debug("blob %s: %s", d->digest, how);
+	if (!strcmp(how, "exists"))
+		p->res->blobs_skipped++;
+	else if (!strcmp(how, "mounted"))
+		p->res->blobs_mounted++;
+	else
+		p->res->blobs_uploaded++;
+	return 0;
+}
+
+/* An image manifest: its blobs, then the manifest under tag (or its digest). */
+static int push_manifest(struct push *p, const struct store_desc *d, const char *data, size_t len,
+			 const char *media_type, const char *tag, struct ckt_err *err)
+{
+	struct img_manifest m;
+	int r = -1;
+	if (img_manifest_parse(data, len, media_type, &m, err) < 0)
+		return ckt_err_wrap(err, "manifest %s", d->digest);
+	if (push_blob(p, &m.config, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m.n_layers; i++)
+		if (push_blob(p, &m.layers[i], err) < 0)
+			goto out;
+	if (img_registry_put_manifest(p->reg, p->repo, tag ? tag : d->digest,
+				      media_type ? media_type : m.media_type, data, len, err) < 0)
+		goto out;
+	r = 0;
+out:
+	img_manifest_release(&m);
+	return r < 0 ? -err->code : 0;
+}
+
+static int push_docker(struct store *s, const char *ref, const char *dest,
+		       const struct img_push_opts *o, struct img_push_result *res,
+		       struct ckt_err *err)
+{
+	struct img_ref dref = IMG_REF_INIT, sref = IMG_REF_INIT;
+	struct store_desc top = { 0 };
+	_cleanup_free_ char *name = NULL, *data = NULL, *mt = NULL;
+	_cleanup_registry_ struct img_registry *reg = NULL;
+	struct img_platform host = IMG_PLATFORM_INIT;
+	struct img_index idx = { 0 };
+	size_t len;
+	enum img_kind kind;
+	int r = -1;
+
+	if (img_ref_parse(dest, &dref, err) < 0) {
+		ckt_err_wrap(err, "destination 'docker://%s'", dest);
+		return -err->code;
+	}
+	if (img_image_resolve(s, ref, &name, &top, err) < 0 ||
+	    store_blob_read(s, top.digest, IMG_MANIFEST_MAX, &data, &len, err) < 0 ||
+	    img_doc_identify(data, len, top.media_type, &kind, &mt, err) < 0)
+		goto out;
+	reg = img_registry_new(dref.domain, o->registry, err);
+	if (!reg)
+		goto out;
+	struct push p = { .s = s, .reg = reg, .o = o, .repo = dref.path, .res = res };
+	struct ckt_err ignored = CKT_ERR_INIT;
+	if (!(o->flags & IMG_PUSH_NO_MOUNT) && name && img_ref_parse(name, &sref, &ignored) == 0 &&
+	    !strcmp(sref.domain, dref.domain) && strcmp(sref.path, dref.path))
+		p.mount_from = sref.path;
+	const char *tag = dref.digest ? dref.digest : dref.tag;
+
+	if (kind == IMG_KIND_INDEX) {
+		if (img_index_parse(data, len, mt, &idx, err) < 0)
+			goto out;
+		if (o->flags & IMG_PUSH_ALL_PLATFORMS) {
+			for (size_t i = 0; i < idx.n; i++) {
+				const struct store_desc *e = &idx.entries[i].desc;
+				_cleanup_free_ char *md = NULL, *emt = NULL;
+				size_t ml;
+				enum img_kind ek;
+				if (store_blob_read(s, e->digest, IMG_MANIFEST_MAX, &md, &ml, err) < 0 ||
+				    img_doc_identify(md, ml, e->media_type, &ek, &emt, err) < 0)
+					goto out;
+				if (ek != IMG_KIND_MANIFEST) {
+					ckt_err_fail(err, CKT_EFORMAT, "index entry %s is not an image manifest",
+						     e->digest);
+					goto out;
+				}
+				if (push_manifest(&p, e, md, ml, emt, NULL, err) < 0)
+					goto out;
+			}
+			if (img_registry_put_manifest(reg, p.repo, tag, mt, data, len, err) < 0)
+				goto out;
+			memcpy(res->digest, top.digest, sizeof(res->digest));
+		} else {
+			size_t which;
+			const struct img_platform *want = o->platform;
+			if (!want) {
+				img_platform_host(&host);
+				want = &host;
+			}
+			if (img_index_select(&idx, want, &which, err) < 0)
+				goto out;
+			const struct store_desc *e = &idx.entries[which].desc;
+			_cleanup_free_ char *md = NULL, *emt = NULL;
+			size_t ml;
+			enum img_kind ek;
+			if (store_blob_read(s, e->digest, IMG_MANIFEST_MAX, &md, &ml, err) < 0 ||
+			    img_doc_identify(md, ml, e->media_type, &ek, &emt, err) < 0 ||
+			    push_manifest(&p, e, md, ml, emt, tag, err) < 0)
+				goto out;
+			memcpy(res->digest, e->digest, sizeof(res->digest));
+		}
+	} else {
+		if (push_manifest(&p, &top, data, len, mt, tag, err) < 0)
+			goto out;
+		memcpy(res->digest, top.digest, sizeof(res->digest));
+	}
+	res->pushed = img_ref_pinned(&dref, res->digest);
+	r = 0;
+out:
+	img_index_release(&idx);
+	img_platform_release(&host);
+	store_desc_release(&top);
+	img_ref_release(&dref);
+	img_ref_release(&sref);
+	return r < 0 ? -err->code : 0;
+}
+
+int img_push(struct store *s, const char *ref, const char *dest, const struct img_push_opts *o,
+	     struct img_push_result *res, struct ckt_err *err)
+{
+	static const struct img_push_opts defaults = { 0 };
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!o)
+		o = &defaults;
+	if (!strncmp(dest, "docker://", 9)) {
+		r = push_docker(s, ref, dest + 9, o, res, err);
+	} else if (img_dest_is_known(dest)) {
+		struct img_dest_opts d = { .platform = o->platform };
+		if (o->flags & IMG_PUSH_ALL_PLATFORMS)
+			d.flags |= IMG_DEST_ALL_PLATFORMS;
+		struct store_desc top = { 0 };
+		r = img_dest_write(s, ref, dest, &d, &res->pushed, err);
+		if (r == 0 && img_image_resolve(s, ref, NULL, &top, err) == 0) {
+			memcpy(res->digest, top.digest, sizeof(res->digest));
+			store_desc_release(&top);
+		}
+	} else {
+		r = ckt_err_failw(err, CKT_EUSAGE,
+				  "use docker://, oci:, oci-archive: or docker-archive:",
+				  "unknown destination transport");
+	}
+	if (r < 0) {
+		img_push_result_release(res);
+		return ckt_err_wrap(err, "push '%s' to '%s'", ref, dest);
+	}
+	return 0;
+}
