@@ -179,7 +179,7 @@ static json_t *map_app(json_t *cc, struct ckt_err *err)
 	if (n) {
 		json_t *mps = json_array();
 		for (i = 0; i < n; i++) {
-			_cleanup_free_ char *base = xasprintf("volume/%s", vk[i]);
+			_cleanup_free_ char *base = xasprintf("volume%s%s", vk[i][0] == '/' ? "" : "/", vk[i]);
 			_cleanup_free_ char *name = img_ac_name_sanitize(base);
 			_cleanup_free_ char *uniq = xstrdup(*name ? name : "volume");
 			for (int k = 1;; k++) {
