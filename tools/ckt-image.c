@@ -10,6 +10,8 @@
 #include "libimg/image.h"
 #include "libimg/manifest.h"
 #include "libimg/ref.h"
+#include "libimg/unpack.h"
+#include "store/tree.h"
 #include "tools/cli.h"
 
 static const char usage[] =
@@ -28,8 +30,10 @@ static const char usage[] =
 	"  inspect  the manifest, config and platform of an image (JSON)\n"
 	"  tag      give the image SRC a further name DST\n"
 	"  rm       remove names; their blobs go at the next gc\n"
-	"  gc       remove blobs no name reaches, and temporary files\n"
-	"  fsck     re-hash every blob and check every name; print each problem\n"
+	"  gc       remove blobs no name reaches, tree snapshots no name uses, and\n"
+	"           temporary files\n"
+	"  fsck     re-hash every blob, check every name and every tree snapshot\n"
+	"           against its manifest; print each problem\n"
 	"\n"
 	"Options:\n"
 	"  --platform OS/ARCH[/VARIANT]  image of an index to inspect (default: this host's)\n"
@@ -173,19 +177,27 @@ static int cmd_gc(struct cli *c, struct ckt_err *err)
 {
 	struct store_gc_stats st = { 0 };
 	char b[32];
+	size_t trees = 0;
+	_cleanup_strv_ char **live = NULL;
 	_cleanup_store_ struct store *s = cli_store_open(c, STORE_EXCLUSIVE, err);
-	if (!s || store_gc(s, img_store_walk, NULL, &st, err) < 0)
+	/* tree snapshots no ref's image uses go too (issue 4) */
+	if (!s || store_gc(s, img_store_walk, NULL, &st, err) < 0 ||
+	    img_unpack_live_trees(s, &live, err) < 0 || store_tree_gc(s, live, &trees, err) < 0)
 		return -1;
 	if (c->json)
-		print_json(c, json_pack("{s:I, s:I, s:I, s:I}", "blobs_removed",
+		print_json(c, json_pack("{s:I, s:I, s:I, s:I, s:I}", "blobs_removed",
 					(json_int_t)st.blobs_removed, "bytes_removed",
 					(json_int_t)st.bytes_removed, "blobs_kept",
 					(json_int_t)st.blobs_kept, "tmp_removed",
-					(json_int_t)st.tmp_removed),
+					(json_int_t)st.tmp_removed, "trees_removed", (json_int_t)trees),
 			   false);
-	else if (!c->quiet)
+	else if (!c->quiet && !trees)
 		cli_out(c, "removed %zu blobs (%s), kept %zu", st.blobs_removed,
 			cli_bytes(st.bytes_removed, b, sizeof(b)), st.blobs_kept);
+	else if (!c->quiet)
+		cli_out(c, "removed %zu blobs (%s), kept %zu; removed %zu tree snapshot%s",
+			st.blobs_removed, cli_bytes(st.bytes_removed, b, sizeof(b)),
+			st.blobs_kept, trees, trees == 1 ? "" : "s");
 	return 0;
 }
 
@@ -201,8 +213,11 @@ static void fsck_report(const char *problem, void *data)
 static int cmd_fsck(struct cli *c, struct store *s, struct ckt_err *err)
 {
 	size_t problems = 0;
-	if (store_fsck(s, img_store_walk, NULL, fsck_report, c, &problems, err) < 0)
+	size_t tree_problems = 0;
+	if (store_fsck(s, img_store_walk, NULL, fsck_report, c, &problems, err) < 0 ||
+	    img_tree_check(s, fsck_report, c, &tree_problems, err) < 0)
 		return -1;
+	problems += tree_problems;
 	if (problems) {
 		ckt_err_fail(err, CKT_EIO, "the store has %zu problem%s", problems,
 			     problems == 1 ? "" : "s");
