@@ -94,7 +94,7 @@ DEPS_TEST := libcmocka-dev bats docker-registry skopeo umoci appc-spec crun gnup
 	busybox-static jq python3 perl file \
 	python3-cryptography python3-jwt apache2-utils openssl
 DEPS_DOCS := scdoc
-DEPS_BENCH := hyperfine debootstrap time
+DEPS_BENCH := hyperfine debootstrap time bubblewrap
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DOCS) $(DEPS_BENCH)
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -107,7 +107,14 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
 # ---- tests ---------------------------------------------------------------
-unit: $(UNIT_BIN)
+# The static multi-call helper of the exec fixture image (tests/fixtures/init.c):
+# libc only, never sanitized (static linking and ASan do not mix).
+FIXTURE_INIT := $(BUILD)/fixtures/init
+$(FIXTURE_INIT): tests/fixtures/init.c
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) -static -O2 -Wall -Wextra -o $@ $<
+
+unit: $(UNIT_BIN) $(FIXTURE_INIT)
 
 check: deps
 	$(MAKE) all unit
@@ -135,7 +142,7 @@ uninstall:
 	rm -f $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
 	rm -f $(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MANS))
 
-bench: all
+bench: all $(FIXTURE_INIT)
 	bench/run.sh
 
 demo: all
