@@ -8,6 +8,8 @@
 #include "base/log.h"
 #include "libimg/fetch.h"
 #include "libimg/platform.h"
+#include "libimg/policy.h"
+#include "libimg/sigstore.h"
 #include "tools/cli.h"
 
 static const char usage[] =
@@ -35,6 +37,9 @@ static const char usage[] =
 	"  --cert-dir DIR                CA (*.crt) and client certificates for TLS\n"
 	"                                (default: /etc/containers/certs.d/HOST:PORT)\n"
 	"  --tls-verify=false            allow plain http and unverified TLS\n"
+	"  --verify                      check signatures with the policy (as ckt-verify);\n"
+	"                                a refused image keeps no name, exit status 3\n"
+	CLI_VERIFY_USAGE
 	"  --store DIR                   the store (default: $CKT_STORE, /var/lib/ckt for root,\n"
 	"                                ~/.local/share/ckt otherwise)\n"
 	"  --json                        one JSON object per image\n"
@@ -43,10 +48,15 @@ static const char usage[] =
 	"  -h, --help                    this text\n"
 	"      --version                 the version\n"
 	"\n"
+	"Signatures travel with images: a registry's cosign attachments\n"
+	"(sha256-HEX.sig) and the lookaside stores of registries.d are copied into\n"
+	"the store.\n"
+	"\n"
 	"Exit status: 0 success; 1 failure; 2 usage error; 3 content that does not\n"
-	"match its digest.\n";
+	"match its digest, or (--verify) signatures the policy refuses.\n";
 
-enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME, OPT_CREDS, OPT_CERT_DIR, OPT_TLS };
+enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME, OPT_CREDS, OPT_CERT_DIR, OPT_TLS,
+       OPT_VERIFY };
 
 static void progress(void *data, const char *digest, uint64_t done, uint64_t total)
 {
@@ -77,6 +87,25 @@ static void report(struct cli *c, const struct img_fetch_result *r)
 	json_decref(j);
 }
 
+/* Copy the signatures that travel with the image, then (--verify) check
+ * it; a refused image that was not already there loses its name. */
+static int check_signatures(struct store *s, const char *src, const struct img_fetch_result *r,
+			    const struct img_registry_opts *ro, const struct img_policy_opts *po,
+			    bool verify, struct ckt_err *err)
+{
+	struct ckt_err serr = CKT_ERR_INIT;
+	if (img_sigs_collect(s, src, r->name, r->digest, ro, po->registries_d, NULL, &serr) < 0)
+		ckt_warn("%s: signatures not copied: %s%s%s%s", r->name, serr.what,
+			 *serr.why ? " (" : "", serr.why, *serr.why ? ")" : "");
+	if (!verify || img_policy_check_ref(s, r->name, po, err) == 0)
+		return 0;
+	if (!r->up_to_date) {
+		struct ckt_err ignored = CKT_ERR_INIT;
+		store_ref_remove(s, r->name, &ignored);
+	}
+	return -err->code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -87,6 +116,8 @@ int main(int argc, char **argv)
 		{ "creds", required_argument, NULL, OPT_CREDS },
 		{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
 		{ "tls-verify", optional_argument, NULL, OPT_TLS },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		CLI_VERIFY_OPTIONS,
 		{ 0 },
 	};
 	struct cli c;
@@ -94,12 +125,16 @@ int main(int argc, char **argv)
 	struct img_registry_opts ro = { 0 };
 	struct img_fetch_opts fo = { .registry = &ro };
 	struct img_platform plat = IMG_PLATFORM_INIT;
+	struct img_policy_opts po = { 0 };
+	bool verify = false;
 	int opt, status = 0;
 
 	cli_init(&c, "ckt-fetch", usage, argv);
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		if (cli_common_option(&c, opt, optarg))
+		if (cli_common_option(&c, opt, optarg) || cli_verify_option(&c, &po, opt, optarg))
 			continue;
+		if (opt == OPT_VERIFY)
+			verify = true;
 		if (opt == OPT_PLATFORM) {
 			img_platform_release(&plat);
 			if (img_platform_parse(optarg, &plat, &err) < 0)
@@ -145,6 +180,13 @@ int main(int argc, char **argv)
 			continue;
 		}
 		cli_progress_clear(&c);
+		if (check_signatures(s, srcs[i], &r, &ro, &po, verify, &err) < 0) {
+			int code = cli_error(&c, &err);
+			if (!status)
+				status = code;
+			img_fetch_result_release(&r);
+			continue;
+		}
 		report(&c, &r);
 		img_fetch_result_release(&r);
 	}
