@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "libimg/push.h"
+#include "libimg/sigstore.h"
 #include "libimg/ref.h"
 #include "tools/cli.h"
 
@@ -175,6 +177,17 @@ int main(int argc, char **argv)
 				status = code;
 			ckt_err_clear(&err);
 			continue;
+		}
+		/* cosign signatures travel with the image (sha256-HEX.sig). */
+		bool sent = false;
+		if (!strncmp(d, "docker://", 9) &&
+		    img_sigstore_push(s, srcs[i], r.digest, d, &ro, &sent, &err) < 0) {
+			int code = cli_error(&c, &err);
+			if (!status)
+				status = code;
+			ckt_err_clear(&err);
+		} else if (sent) {
+			ckt_info("%s: signatures pushed", r.pushed);
 		}
 		report(&c, &r);
 		img_push_result_release(&r);
