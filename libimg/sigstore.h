@@ -43,3 +43,34 @@ int img_sigstore_verify(const char *pub_pem, size_t pub_len, const void *payload
 int img_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len,
 		      struct ckt_err *err);
 char *img_base64_encode(const void *in, size_t len);
+
+/* ---- signatures in registries (sigstore attachments) -------------------- */
+#include <stdbool.h>
+
+struct img_registry_opts;
+struct store;
+
+/* Fetch the cosign signature manifest "sha256-<hex>.sig" of digest from the
+ * registry of ref (a docker reference "domain/path[:tag]") with its blobs
+ * into s, under the store's signature ref for that repository
+ * (libimg/sign.h).  None in the registry is not an error: *found (may be
+ * NULL) tells. */
+int img_sigstore_pull(struct store *s, const char *ref, const char *digest,
+		      const struct img_registry_opts *o, bool *found, struct ckt_err *err);
+
+/* Push the cosign signatures kept in s for digest of the repository of
+ * src (a store name) to the registry repository of dest ("docker://…" or a
+ * docker reference), tagged sha256-<hex>.sig.  *pushed (may be NULL) tells
+ * whether there were any. */
+int img_sigstore_push(struct store *s, const char *src, const char *digest, const char *dest,
+		      const struct img_registry_opts *o, bool *pushed, struct ckt_err *err);
+
+/* After a fetch from source (a ckt-fetch source name) of the image now
+ * named name with top digest: bring into s the signatures that travel with
+ * it — the registry's cosign attachments (docker:// sources) and the simple
+ * signing signatures in the lookaside store that registries_d (NULL: the
+ * default) configures for name.  *n (may be NULL) gets how many signature
+ * sets were found.  Nothing found is not an error. */
+int img_sigs_collect(struct store *s, const char *source, const char *name, const char *digest,
+		     const struct img_registry_opts *ro, const char *registries_d, size_t *n,
+		     struct ckt_err *err);
