@@ -1,0 +1,53 @@
+#pragma once
+/* From an image in the store to what the launcher runs (issue 5): the
+ * process (docker's rules for Entrypoint, Cmd, Env, User and WorkingDir
+ * and their overrides) and the per-container overlay directories above the
+ * image's snapshot (libimg/unpack.h). */
+#include <stdbool.h>
+
+#include "base/err.h"
+#include "libimg/image.h"
+#include "libimg/manifest.h"
+#include "store/store.h"
+
+struct img_exec_overrides {
+	bool entrypoint_set;		/* --entrypoint given ("" clears it) */
+	const char *entrypoint;
+	char *const *cmd;		/* -- CMD..., or NULL: the image's Cmd */
+	const char *user;		/* --user, or NULL: the image's User */
+	const char *workdir;		/* --workdir, or NULL: the image's WorkingDir */
+	char *const *env;		/* KEY=VALUE entries replacing the image's */
+};
+
+struct img_exec_process {
+	char **argv;
+	char **env;
+	char *user;			/* NULL: root */
+	char *cwd;			/* NULL: "/" */
+};
+
+/* Build the process of config c (NULL: an image without config, e.g.
+ * --rootfs) with overrides o, as `docker run` does: --entrypoint replaces
+ * the Entrypoint and drops the image's Cmd; -- CMD replaces the Cmd; the
+ * command is Entrypoint + Cmd.  An empty command is CKT_EUSAGE. */
+int img_exec_process_build(const struct img_config *c, const struct img_exec_overrides *o,
+			   struct img_exec_process *out, struct ckt_err *err);
+void img_exec_process_release(struct img_exec_process *p);
+
+/* The root of one container: the image snapshot and, beside it in the
+ * store, $STORE/containers/NAME/{upper,work,merged}. */
+struct img_exec_root {
+	char *snapshot;
+	char *dir;
+	char *upper, *work, *merged;
+	bool keep;			/* img_exec_root_release leaves dir in place */
+};
+
+/* Build (or find) img's snapshot and create the container directories for
+ * name.  With keep, an existing directory of that name is reused (its
+ * upper directory is the container's earlier state); without, an existing
+ * one is CKT_EUSAGE. */
+int img_exec_root_prepare(struct store *s, const struct img_image *img, const char *name,
+			  bool keep, struct img_exec_root *out, struct ckt_err *err);
+/* Remove the container directory unless keep; free the names. */
+void img_exec_root_release(struct img_exec_root *r);

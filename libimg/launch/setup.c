@@ -1,0 +1,555 @@
+/* The container's side of launch_run(): runs in the cloned child, inside the
+ * new namespaces, top to bottom as bubblewrap's setup does.  Every failure
+ * is reported to the monitor as a struct launch_failure on ctx->err_fd. */
+#include "libimg/launch/setup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/path.h"
+#include "base/xalloc.h"
+
+static struct launch_ctx *cur;
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...)
+{
+	struct launch_failure f = { .status = status };
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f.msg, sizeof(f.msg), fmt, ap);
+	va_end(ap);
+	if (write(cur->err_fd, &f, sizeof(f)) < 0) {
+		/* Nobody to tell: the status alone must do. */
+	}
+	_exit(status);
+}
+
+__attribute__((noreturn)) static void die_err(const struct ckt_err *err)
+{
+	char buf[CKT_ERR_WHAT_MAX + CKT_ERR_WHY_MAX + 8];
+	die(LAUNCH_EXIT_FAILED, "%s", ckt_err_str(err, buf, sizeof(buf)));
+}
+
+#define die_sys(...)                                                                               \
+	do {                                                                                       \
+		struct ckt_err e_ = CKT_ERR_INIT;                                                  \
+		ckt_err_sys(&e_, CKT_EIO, __VA_ARGS__);                                            \
+		die_err(&e_);                                                                      \
+	} while (0)
+
+/* ---- mount targets, resolved inside the root ----------------------------- */
+
+/* Open (creating when missing) path inside the root as an O_PATH fd: a
+ * directory, or an empty file when file is true.  Symlinks in the image
+ * resolve inside the root, never to the host. */
+static int target_open(int rootfd, const char *path, bool file)
+{
+	int fd = launch_open_in_root(rootfd, path, O_PATH, 0);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	_cleanup_free_ char *clean = ckt_path_clean(path);
+	_cleanup_close_ int dirfd = dup(rootfd);
+	char *p = clean;
+	while (*p == '/')
+		p++;
+	for (char *slash; *p; p = slash + 1) {
+		slash = strchr(p, '/');
+		bool last = !slash;
+		if (slash)
+			*slash = '\0';
+		int next = launch_open_in_root(dirfd, p, O_PATH, 0);
+		if (next < 0 && errno == ENOENT) {
+			if (last && file) {
+				int c = openat(dirfd, p, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY |
+								 O_CLOEXEC, 0644);
+				if (c < 0)
+					return -1;
+				close(c);
+			} else if (mkdirat(dirfd, p, 0755) < 0 && errno != EEXIST) {
+				return -1;
+			}
+			next = launch_open_in_root(dirfd, p, O_PATH, 0);
+		}
+		if (next < 0)
+			return -1;
+		close(dirfd);
+		dirfd = next;
+		if (last)
+			break;
+	}
+	return TAKE_FD(dirfd);
+}
+
+static void fd_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* mount(2) a file system on path inside the root. */
+static void mount_fs(int rootfd, const char *target, const char *type, unsigned long flags,
+		     const char *data)
+{
+	char p[64];
+	_cleanup_close_ int fd = target_open(rootfd, target, false);
+	if (fd < 0)
+		die_sys("create mount point '%s'", target);
+	fd_path(p, sizeof(p), fd);
+	if (mount(type, p, type, flags, data) < 0)
+		die_sys("mount %s on '%s'", type, target);
+}
+
+/* Attach the detached tree tree (open_tree) on target inside the root. */
+static void attach_tree(int tree, int rootfd, const char *target, bool file, bool ro,
+			bool recursive)
+{
+	_cleanup_close_ int t = tree;
+	_cleanup_close_ int fd = target_open(rootfd, target, file);
+	if (fd < 0)
+		die_sys("create mount point '%s'", target);
+	if (ro) {
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (mount_setattr(t, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a,
+				  sizeof(a)) < 0)
+			die_sys("make '%s' read-only", target);
+	}
+	if (move_mount(t, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_sys("mount on '%s'", target);
+}
+
+/* Bind host path src onto target inside the root. */
+static void bind_host(const char *src, int rootfd, const char *target, bool ro, bool recursive)
+{
+	struct stat st;
+	int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+						    (recursive ? AT_RECURSIVE : 0));
+	if (tree < 0 || fstat(tree, &st) < 0)
+		die_sys("bind '%s'", src);
+	attach_tree(tree, rootfd, target, !S_ISDIR(st.st_mode), ro, recursive);
+}
+
+/* ---- the root and the kernel file systems -------------------------------- */
+
+static int mount_root(void)
+{
+	const struct launch_spec *s = cur->spec;
+	if (s->rootfs) {
+		if (mount(s->rootfs, cur->root, NULL, MS_BIND | MS_REC, NULL) < 0)
+			die_sys("bind root '%s'", s->rootfs);
+	} else {
+		struct ckt_buf_tmp {
+			char buf[4096];
+			size_t len;
+		} o = { .len = 0 };
+		o.len += (size_t)snprintf(o.buf, sizeof(o.buf), "lowerdir=");
+		for (size_t i = 0; s->lower[i]; i++)
+			o.len += (size_t)snprintf(o.buf + o.len, sizeof(o.buf) - o.len, "%s%s",
+						  i ? ":" : "", s->lower[i]);
+		o.len += (size_t)snprintf(o.buf + o.len, sizeof(o.buf) - o.len,
+					  ",upperdir=%s,workdir=%s%s", s->upper, s->work,
+					  cur->userns ? ",userxattr" : "");
+		if (o.len >= sizeof(o.buf))
+			die(LAUNCH_EXIT_FAILED, "overlay options are too long");
+		if (mount("overlay", cur->root, "overlay", 0, o.buf) < 0)
+			die_sys("mount overlay root on '%s'%s", cur->root,
+				cur->userns ? " in a user namespace (needs Linux 5.11)" : "");
+	}
+	int fd = open(cur->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		die_sys("open root '%s'", cur->root);
+	return fd;
+}
+
+static void mount_sys(int rootfd)
+{
+	char p[64];
+	_cleanup_close_ int fd = target_open(rootfd, "sys", false);
+	if (fd < 0)
+		die_sys("create mount point '/sys'");
+	fd_path(p, sizeof(p), fd);
+	if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
+		return;
+	/* sysfs needs a network namespace owned by our user namespace; with
+	 * the host's network (rootless), bind the host's /sys read-only, as
+	 * bubblewrap and podman do. */
+	if (errno != EPERM && errno != EACCES)
+		die_sys("mount sysfs on '/sys'");
+	bind_host("/sys", rootfd, "sys", true, true);
+}
+
+static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+static void mount_dev(int rootfd)
+{
+	mount_fs(rootfd, "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
+	_cleanup_close_ int dev = launch_open_in_root(rootfd, "dev", O_PATH | O_DIRECTORY, 0);
+	if (dev < 0)
+		die_sys("open '/dev'");
+	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
+		_cleanup_free_ char *host = ckt_path_join("/dev", devices[i]);
+		_cleanup_free_ char *target = ckt_path_join("dev", devices[i]);
+		struct stat st;
+		if (cur->devices_bind) {
+			bind_host(host, rootfd, target, false, false);
+			continue;
+		}
+		if (stat(host, &st) < 0)
+			die_sys("stat '%s'", host);
+		if (mknodat(dev, devices[i], S_IFCHR | 0666, st.st_rdev) < 0)
+			die_sys("create '/dev/%s'", devices[i]);
+		if (fchmodat(dev, devices[i], 0666, 0) < 0) /* past the umask */
+			die_sys("chmod '/dev/%s'", devices[i]);
+	}
+	/* A devpts of our own: the container cannot see the host's terminals,
+	 * and -t takes its terminal from here. */
+	mount_fs(rootfd, "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		 cur->userns ? "newinstance,ptmxmode=0666,mode=620"
+			     : "newinstance,ptmxmode=0666,mode=620,gid=5");
+	mount_fs(rootfd, "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		 "mode=1777,size=65536k");
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" },	       { "/proc/self/fd", "fd" },
+		{ "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" }, { "/proc/kcore", "core" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			die_sys("create '/dev/%s'", links[i][1]);
+}
+
+/* /etc/hostname, /etc/hosts and (with --dns) /etc/resolv.conf, generated by
+ * the monitor in the state directory and bound over the image's files. */
+static void mount_etc(int rootfd)
+{
+	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (i == 2 && !cur->spec->dns)
+			break;
+		_cleanup_free_ char *src = ckt_path_join(cur->state_dir, files[i]);
+		_cleanup_free_ char *dst = ckt_path_join("etc", files[i]);
+		bind_host(src, rootfd, dst, false, false);
+	}
+}
+
+static void mount_volumes(int rootfd)
+{
+	const struct launch_spec *s = cur->spec;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct launch_mount *m = &s->mounts[i];
+		if (m->kind == LAUNCH_MOUNT_TMPFS) {
+			mount_fs(rootfd, m->target, "tmpfs",
+				 MS_NOSUID | MS_NODEV | (m->read_only ? MS_RDONLY : 0), "mode=1777");
+			continue;
+		}
+		struct stat st;
+		int tree = open_tree(cur->volume_fds[i], "",
+				     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+					     AT_RECURSIVE);
+		if (tree < 0 || fstat(tree, &st) < 0)
+			die_sys("bind volume '%s'", m->source);
+		attach_tree(tree, rootfd, m->target, !S_ISDIR(st.st_mode), m->read_only, true);
+	}
+}
+
+static void loopback_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	_cleanup_close_ int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0 || ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		die_sys("find the loopback interface");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+		die_sys("bring the loopback interface up");
+}
+
+static void pivot(void)
+{
+	if (chdir(cur->root) < 0)
+		die_sys("enter root '%s'", cur->root);
+	/* pivot_root(".", ".") stacks the old root under the new one; the
+	 * detach then drops it (runc's trick, no temporary directory). */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die_sys("pivot_root to '%s'", cur->root);
+	if (umount2(".", MNT_DETACH) < 0)
+		die_sys("detach the old root");
+	if (chdir("/") < 0)
+		die_sys("enter '/'");
+}
+
+/* Kernel paths hidden or made read-only, as crun and docker do. */
+static const char *const masked_paths[] = {
+	"/proc/acpi",	     "/proc/asound",	"/proc/interrupts", "/proc/kcore",
+	"/proc/keys",	     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/scsi",	"/sys/firmware",    "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static void mask_paths(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(masked_paths); i++) {
+		struct stat st;
+		const char *p = masked_paths[i];
+		if (stat(p, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") < 0
+					: mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+			die_sys("mask '%s'", p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(readonly_paths); i++) {
+		const char *p = readonly_paths[i];
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+		int tree = open_tree(AT_FDCWD, p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (tree < 0) {
+			if (errno == ENOENT)
+				continue;
+			die_sys("make '%s' read-only", p);
+		}
+		_cleanup_close_ int t = tree;
+		if (mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0 ||
+		    move_mount(t, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			die_sys("make '%s' read-only", p);
+	}
+}
+
+/* ---- the process ------------------------------------------------------- */
+
+/* Open a pseudo-terminal in the container's devpts and hand the master to
+ * the monitor; returns the slave. */
+static int make_tty(void)
+{
+	char name[64];
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+		die_sys("open a pseudo-terminal");
+	int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		die_sys("open '%s'", name);
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 't';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof(int));
+	if (sendmsg(cur->tty_sock, &mh, MSG_NOSIGNAL) < 0)
+		die_sys("pass the terminal to the monitor");
+	close(master);
+	close(cur->tty_sock);
+	cur->tty_sock = -1;
+	return slave;
+}
+
+static void set_caps(uint64_t mask)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+	d[0].effective = d[0].permitted = d[0].inheritable = (uint32_t)mask;
+	d[1].effective = d[1].permitted = d[1].inheritable = (uint32_t)(mask >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		die_sys("set capabilities");
+}
+
+/* User, groups, capabilities and no_new_privs: the last privileged steps. */
+static void become_user(void)
+{
+	const struct launch_spec *s = cur->spec;
+	const struct launch_ids *id = &cur->ids;
+	uint64_t bound = s->caps ? s->caps : launch_caps_default();
+
+	for (int c = 0; c < 64; c++) {
+		if (bound & (1ull << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; /* past the kernel's last capability */
+			die_sys("drop capability %d", c);
+		}
+	}
+	if (!cur->single_map && setgroups(id->n_groups, id->groups) < 0)
+		die_sys("set supplementary groups");
+	if (setresgid(id->gid, id->gid, id->gid) < 0)
+		die_sys("set group %u", (unsigned)id->gid);
+	if (setresuid(id->uid, id->uid, id->uid) < 0)
+		die_sys("set user %u", (unsigned)id->uid);
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	/* Root in the container keeps the bounding set; anyone else nothing
+	 * (with a single mapping the uid never changed, so do it by hand). */
+	set_caps(id->uid == 0 ? bound : 0);
+	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die_sys("set no_new_privs");
+}
+
+static const char *env_get(char *const *env, const char *key)
+{
+	size_t n = strlen(key);
+	for (; env && *env; env++)
+		if (!strncmp(*env, key, n) && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* execve argv, searching the container's PATH (not ours) for a bare name. */
+__attribute__((noreturn)) static void exec_command(void)
+{
+	char *const *argv = cur->spec->argv;
+	const char *cmd = argv[0];
+	int first = 0;
+
+	if (strchr(cmd, '/')) {
+		execve(cmd, argv, cur->env);
+		first = errno;
+	} else {
+		const char *path = env_get(cur->env, "PATH");
+		for (const char *p = path ? path : ""; *p;) {
+			size_t l = strcspn(p, ":");
+			_cleanup_free_ char *full = xasprintf("%.*s/%s", (int)l, l ? p : ".", cmd);
+			execve(full, argv, cur->env);
+			/* As execvp: remember a "found but not runnable" over ENOENT. */
+			if (errno != ENOENT && errno != ENOTDIR && !first)
+				first = errno;
+			p += l + (p[l] == ':');
+		}
+		if (!first)
+			die(LAUNCH_EXIT_NOTFOUND, "exec '%s' (executable file not found in $PATH)",
+			    cmd);
+	}
+	die(first == ENOENT || first == ENOTDIR ? LAUNCH_EXIT_NOTFOUND : LAUNCH_EXIT_NOEXEC,
+	    "exec '%s' (%s)", cmd, strerror(first));
+}
+
+/* The command's own last steps: session, terminal, stdin, signals, exec. */
+__attribute__((noreturn)) static void run_command(int tty)
+{
+	sigset_t none;
+	if (tty >= 0) {
+		if (setsid() < 0 || ioctl(tty, TIOCSCTTY, 0) < 0)
+			die_sys("make the terminal controlling");
+		for (int fd = 0; fd < 3; fd++)
+			if (dup2(tty, fd) < 0)
+				die_sys("attach the terminal");
+		if (tty > 2)
+			close(tty);
+	} else if (!cur->spec->stdin_open) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0)
+			die_sys("open '/dev/null'");
+		if (null > 0)
+			close(null);
+	}
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	exec_command();
+}
+
+/* --init: PID 1 forwards signals to the command and reaps every orphan;
+ * it exits with the command's status (tini's job, in a few lines). */
+__attribute__((noreturn)) static void run_init(int tty)
+{
+	sigset_t set;
+	sigfillset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	pid_t main_pid = fork();
+	if (main_pid < 0)
+		die_sys("fork the command");
+	if (main_pid == 0)
+		run_command(tty);
+	if (tty >= 0)
+		close(tty);
+	close(cur->err_fd);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(main_pid, sig);
+			continue;
+		}
+		int status;
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != main_pid)
+				continue;
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		}
+	}
+}
+
+void launch_child(struct launch_ctx *ctx)
+{
+	const struct launch_spec *s = ctx->spec;
+	char byte;
+	int tty = -1;
+
+	cur = ctx;
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* Wait until the monitor wrote our id maps and put us in our cgroup. */
+	if (ctx->sync_fd >= 0) {
+		if (read(ctx->sync_fd, &byte, 1) != 1)
+			_exit(LAUNCH_EXIT_FAILED); /* the monitor failed and said why */
+		close(ctx->sync_fd);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die_sys("make mounts private");
+
+	_cleanup_close_ int rootfd = mount_root();
+	mount_fs(rootfd, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_sys(rootfd);
+	mount_dev(rootfd);
+	mount_fs(rootfd, "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=65536k");
+	mount_fs(rootfd, "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_etc(rootfd);
+	mount_volumes(rootfd);
+	if (sethostname(ctx->hostname, strlen(ctx->hostname)) < 0)
+		die_sys("set hostname '%s'", ctx->hostname);
+	if (s->net == LAUNCH_NET_NONE)
+		loopback_up();
+	/* The working directory exists before the root may turn read-only. */
+	_cleanup_close_ int cwd = target_open(rootfd, ctx->spec->cwd ? ctx->spec->cwd : "/", false);
+	if (cwd < 0)
+		die_sys("create working directory '%s'", ctx->spec->cwd);
+
+	pivot();
+	mask_paths();
+	if (s->read_only) {
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (mount_setattr(AT_FDCWD, "/", 0, &a, sizeof(a)) < 0)
+			die_sys("make the root read-only");
+	}
+	if (s->tty)
+		tty = make_tty();
+	become_user();
+	if (fchdir(cwd) < 0)
+		die_sys("enter working directory '%s'", s->cwd);
+	/* Nothing of the host's beyond 0-2 reaches the command. */
+	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+		die_sys("mark descriptors close-on-exec");
+	if (s->init)
+		run_init(tty);
+	run_command(tty);
+}

@@ -1,0 +1,36 @@
+#pragma once
+/* Inside the new namespaces (libimg/launch/setup.c): what the cloned child
+ * does, in order, before it runs the command.  Private to the launcher. */
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "libimg/launch/launch.h"
+#include "libimg/launch/user.h"
+
+/* Everything launch_run() decided before clone(); the child reads it from
+ * its copy of the parent's memory. */
+struct launch_ctx {
+	const struct launch_spec *spec;
+	bool userns;			/* a new user namespace */
+	bool single_map;		/* one uid and gid mapped: no setgroups */
+	bool devices_bind;		/* bind host device nodes: mknod is not allowed */
+	struct launch_ids ids;
+	const char *hostname;
+	char **env;			/* final environment */
+	const char *root;		/* where the root file system is mounted */
+	const char *state_dir;		/* holds hostname, hosts, resolv.conf */
+	int *volume_fds;		/* O_PATH fds of bind sources, one per mount */
+	int sync_fd;			/* child reads one byte: maps and cgroups are ready */
+	int err_fd;			/* child writes a failure record (close-on-exec) */
+	int tty_sock;			/* child sends the pty master here, or -1 */
+};
+
+/* Failure record on err_fd: the exit status the child chose (125, 126,
+ * 127), then the message. */
+struct launch_failure {
+	int status;
+	char msg[1020];
+};
+
+/* The child's whole life: never returns. */
+__attribute__((noreturn)) void launch_child(struct launch_ctx *ctx);

@@ -1,0 +1,243 @@
+#include "libimg/launch/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/file.h"
+#include "base/path.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+
+#define STATE_MAX (64u << 10)
+
+char *launch_run_dir(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && *xdg == '/')
+		return ckt_path_join(xdg, "ckt");
+	if (geteuid() == 0)
+		return xstrdup("/run/ckt");
+	return xasprintf("/tmp/ckt-%u", (unsigned)geteuid());
+}
+
+unsigned long long launch_proc_start(pid_t pid)
+{
+	char path[64];
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	struct ckt_err err = CKT_ERR_INIT;
+	unsigned long long start = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pid <= 0 || ckt_read_file(path, 4096, &data, &len, &err) < 0)
+		return 0;
+	/* comm may hold spaces and parentheses: fields resume after the last ')'. */
+	char *p = strrchr(data, ')');
+	if (!p)
+		return 0;
+	/* Field 3 (state) follows; start time is field 22. */
+	p++;
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		sscanf(p, " %llu", &start);
+	return start;
+}
+
+bool launch_state_alive(const struct launch_state *st)
+{
+	return st->pid > 0 && st->pid_start && launch_proc_start(st->pid) == st->pid_start;
+}
+
+/* One value per line: newlines would end it early. */
+static void add_kv(struct ckt_buf *b, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	ckt_buf_addf(b, "%s=", key);
+	for (const char *p = value; *p; p++)
+		ckt_buf_addch(b, *p == '\n' ? ' ' : *p);
+	ckt_buf_addch(b, '\n');
+}
+
+int launch_state_write(const struct launch_state *st, struct ckt_err *err)
+{
+	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
+	_cleanup_free_ char *path = ckt_path_join(st->dir, "state");
+	char num[64];
+
+	add_kv(&b, "name", st->name);
+	add_kv(&b, "id", st->id);
+	snprintf(num, sizeof(num), "%d", (int)st->pid);
+	add_kv(&b, "pid", num);
+	snprintf(num, sizeof(num), "%llu", st->pid_start);
+	add_kv(&b, "pid_start", num);
+	snprintf(num, sizeof(num), "%d", (int)st->child);
+	add_kv(&b, "child", num);
+	snprintf(num, sizeof(num), "%llu", st->child_start);
+	add_kv(&b, "child_start", num);
+	add_kv(&b, "image", st->image);
+	add_kv(&b, "command", st->command);
+	snprintf(num, sizeof(num), "%lld", st->started);
+	add_kv(&b, "started", num);
+	for (char **c = st->cgroups; c && *c; c++)
+		add_kv(&b, "cgroup", *c);
+	return ckt_write_file_atomic(path, b.buf, b.len, 0600, err);
+}
+
+static void parse_state(char *data, struct launch_state *st)
+{
+	size_t ncg = 0, alloc = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		const char *k = line, *v = eq + 1;
+		if (!strcmp(k, "name"))
+			st->name = xstrdup(v);
+		else if (!strcmp(k, "id"))
+			st->id = xstrdup(v);
+		else if (!strcmp(k, "pid"))
+			st->pid = (pid_t)strtol(v, NULL, 10);
+		else if (!strcmp(k, "pid_start"))
+			st->pid_start = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "child"))
+			st->child = (pid_t)strtol(v, NULL, 10);
+		else if (!strcmp(k, "child_start"))
+			st->child_start = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "image"))
+			st->image = xstrdup(v);
+		else if (!strcmp(k, "command"))
+			st->command = xstrdup(v);
+		else if (!strcmp(k, "started"))
+			st->started = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "cgroup")) {
+			ALLOC_GROW(st->cgroups, ncg + 2, alloc);
+			st->cgroups[ncg++] = xstrdup(v);
+			st->cgroups[ncg] = NULL;
+		}
+	}
+}
+
+int launch_state_read(const char *run_dir, const char *name, struct launch_state *st,
+		      struct ckt_err *err)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL, *data = NULL;
+	size_t len;
+
+	memset(st, 0, sizeof(*st));
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return ckt_err_fail(err, CKT_EUSAGE, "invalid container name '%s'", name);
+	dir = ckt_path_join(run_dir, name);
+	path = ckt_path_join(dir, "state");
+	if (ckt_read_file(path, STATE_MAX, &data, &len, err) < 0) {
+		if (err->code == CKT_ENOTFOUND) {
+			ckt_err_clear(err);
+			return ckt_err_fail(err, CKT_ENOTFOUND, "no such container '%s'", name);
+		}
+		return -1;
+	}
+	parse_state(data, st);
+	st->dir = TAKE_PTR(dir);
+	return 0;
+}
+
+int launch_state_claim(const char *run_dir, const char *name, char **dir, struct ckt_err *err)
+{
+	_cleanup_free_ char *d = ckt_path_join(run_dir, name);
+	if (ckt_mkdir_p(run_dir, 0700, err) < 0)
+		return ckt_err_wrap(err, "create state directory");
+	if (mkdir(d, 0700) < 0) {
+		if (errno != EEXIST)
+			return ckt_err_sys(err, CKT_EIO, "create '%s'", d);
+		struct launch_state st;
+		struct ckt_err ignored = CKT_ERR_INIT;
+		bool live = launch_state_read(run_dir, name, &st, &ignored) == 0 &&
+			    launch_state_alive(&st);
+		launch_state_release(&st);
+		if (live)
+			return ckt_err_fail(err, CKT_EUSAGE, "container name '%s' is already in use",
+					    name);
+		/* A stale entry (or one still being written: a race we accept,
+		 * its owner fails when it writes its state). */
+		if (ckt_rm_rf(d, err) < 0)
+			return -1;
+		if (mkdir(d, 0700) < 0)
+			return ckt_err_sys(err, CKT_EIO, "create '%s'", d);
+	}
+	*dir = TAKE_PTR(d);
+	return 0;
+}
+
+static int cmp_started(const void *a, const void *b)
+{
+	const struct launch_state *x = a, *y = b;
+	return (x->started > y->started) - (x->started < y->started);
+}
+
+int launch_state_list(const char *run_dir, struct launch_state **out, size_t *n,
+		      struct ckt_err *err)
+{
+	_cleanup_closedir_ DIR *d = opendir(run_dir);
+	struct launch_state *v = NULL;
+	size_t nv = 0, alloc = 0;
+	struct dirent *e;
+
+	*out = NULL;
+	*n = 0;
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return ckt_err_sys(err, CKT_EIO, "open '%s'", run_dir);
+	}
+	while ((e = readdir(d))) {
+		struct launch_state st;
+		struct ckt_err e2 = CKT_ERR_INIT;
+		if (e->d_name[0] == '.')
+			continue;
+		if (launch_state_read(run_dir, e->d_name, &st, &e2) < 0) {
+			/* A directory without a state file is a container starting up
+			 * (or one that died before writing it): leave it alone. */
+			continue;
+		}
+		if (!launch_state_alive(&st)) {
+			ckt_rm_rf(st.dir, &e2);
+			launch_state_release(&st);
+			continue;
+		}
+		ALLOC_GROW(v, nv + 1, alloc);
+		v[nv++] = st;
+	}
+	if (nv)
+		qsort(v, nv, sizeof(*v), cmp_started);
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+void launch_state_release(struct launch_state *st)
+{
+	free(st->name);
+	free(st->id);
+	free(st->image);
+	free(st->command);
+	free(st->dir);
+	ckt_strv_free(st->cgroups);
+	memset(st, 0, sizeof(*st));
+}
+
+void launch_states_free(struct launch_state *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		launch_state_release(&v[i]);
+	free(v);
+}

@@ -1,0 +1,51 @@
+#pragma once
+/* State of running containers, without a daemon (issue 5, "Running
+ * containers without a daemon"): each ckt-exec writes RUN_DIR/NAME/state,
+ * a small "key=value" file, and removes the directory at exit.  A process
+ * is identified by its pid and its start time (field 22 of /proc/PID/stat),
+ * so an entry left behind by a killed ckt-exec is recognised as stale even
+ * after its pid is reused. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+
+struct launch_state {
+	char *name;
+	char *id;
+	pid_t pid;			/* the monitoring ckt-exec */
+	unsigned long long pid_start;
+	pid_t child;			/* the container's PID 1, as the host sees it */
+	unsigned long long child_start;
+	char *image;
+	char *command;
+	long long started;		/* seconds since the epoch */
+	char **cgroups;			/* NULL-terminated directories, or NULL */
+	char *dir;			/* RUN_DIR/NAME */
+};
+
+/* The directory for state: $XDG_RUNTIME_DIR/ckt when set, /run/ckt for
+ * root, else /tmp/ckt-UID (newly allocated). */
+char *launch_run_dir(void);
+
+/* Start time of pid in clock ticks since boot, or 0 when it does not exist. */
+unsigned long long launch_proc_start(pid_t pid);
+
+/* Whether the monitor recorded in st still runs. */
+bool launch_state_alive(const struct launch_state *st);
+
+/* Claim RUN_DIR/NAME for a new container: created 0700; an existing stale
+ * entry is removed first; a live one is CKT_EUSAGE ("name already in use"). */
+int launch_state_claim(const char *run_dir, const char *name, char **dir, struct ckt_err *err);
+/* Write st atomically into st->dir/state. */
+int launch_state_write(const struct launch_state *st, struct ckt_err *err);
+/* Read RUN_DIR/NAME/state.  Missing: CKT_ENOTFOUND. */
+int launch_state_read(const char *run_dir, const char *name, struct launch_state *st,
+		      struct ckt_err *err);
+/* All live containers, sorted by start time; stale entries are removed.
+ * A missing run directory is an empty list. */
+int launch_state_list(const char *run_dir, struct launch_state **out, size_t *n,
+		      struct ckt_err *err);
+void launch_state_release(struct launch_state *st);
+void launch_states_free(struct launch_state *v, size_t n);

@@ -1,0 +1,350 @@
+/* ckt-exec: run an image in namespaces, rootless or as root, no daemon. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/xalloc.h"
+#include "libimg/exec.h"
+#include "libimg/fetch.h"
+#include "libimg/image.h"
+#include "libimg/launch/launch.h"
+#include "libimg/policy.h"
+#include "tools/cli.h"
+
+static const char usage[] =
+	"Usage: ckt-exec [OPTIONS] REF [-- COMMAND [ARG...]]\n"
+	"       ckt-exec [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n"
+	"\n"
+	"Run the image REF (a name in the store, a pinned NAME@DIGEST, docker://NAME,\n"
+	"oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE; `-` reads it from\n"
+	"stdin) in new namespaces, as a child of this command, and exit with its status.\n"
+	"\n"
+	"  -i, --interactive       keep stdin open for the container\n"
+	"  -t, --tty               give the container a pseudo-terminal\n"
+	"  --init                  run a reaping init as PID 1, the command as its child\n"
+	"  --entrypoint CMD        replace the image's Entrypoint ('' clears it)\n"
+	"  -u, --user USER[:GROUP] run as USER (name or number, from the image's files)\n"
+	"  -e, --env KEY[=VALUE]   set a variable (KEY alone: take ours)\n"
+	"  -w, --workdir DIR       working directory\n"
+	"  --hostname NAME         hostname (default: ckt-<uuid>)\n"
+	"  --name NAME             name for ckt ps/stop/update and the kept upper directory\n"
+	"  --keep                  keep the container's upper directory (default: removed)\n"
+	"  --rm                    remove it (the default; for docker's muscle memory)\n"
+	"  --rootfs DIR            run DIR as the root instead of an image\n"
+	"  --read-only             mount the root read-only\n"
+	"  --volume HOST:CTR[:ro]  bind HOST (not a symlink) on CTR\n"
+	"  --tmpfs PATH            a tmpfs on PATH\n"
+	"  --net host|none         the host's network (default) or only loopback\n"
+	"  --dns host|IP           write /etc/resolv.conf: the host's, or this server\n"
+	"  -m, --memory SIZE       memory limit (k, m, g)\n"
+	"  --cpus N                CPU limit (0.5 = half a CPU)\n"
+	"  --pids-limit N          limit on processes\n"
+	"  --private-users         as root: map container root to unprivileged ids\n"
+	"  --security-opt no-new-privileges\n"
+	"  --pull missing|always|never  fetch REF first (default: missing)\n"
+	"  --platform OS/ARCH[/VARIANT] image of an index to run\n"
+	CLI_VERIFY_USAGE
+	"  --store DIR   the store (default: $CKT_STORE, /var/lib/ckt for root,\n"
+	"                ~/.local/share/ckt otherwise)\n"
+	"  -q, --quiet, -v, --verbose, -h, --help, --version\n"
+	"\n"
+	"Exit status: the command's; 128+N when it died of signal N; 125 when ckt-exec\n"
+	"failed; 126 command not executable; 127 command not found; 2 usage error;\n"
+	"3 the image is not verified by the trust policy.\n";
+
+enum {
+	OPT_INIT = CLI_OPT_FIRST_TOOL, OPT_ENTRYPOINT, OPT_HOSTNAME, OPT_NAME, OPT_KEEP, OPT_RM,
+	OPT_ROOTFS, OPT_READ_ONLY, OPT_VOLUME, OPT_TMPFS, OPT_NET, OPT_DNS, OPT_CPUS, OPT_PIDS,
+	OPT_PRIVATE_USERS, OPT_SECURITY_OPT, OPT_PULL, OPT_PLATFORM,
+};
+
+static const struct option options[] = {
+	CLI_COMMON_OPTIONS,
+	{ "interactive", no_argument, NULL, 'i' },
+	{ "tty", no_argument, NULL, 't' },
+	{ "init", no_argument, NULL, OPT_INIT },
+	{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
+	{ "user", required_argument, NULL, 'u' },
+	{ "env", required_argument, NULL, 'e' },
+	{ "workdir", required_argument, NULL, 'w' },
+	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "keep", no_argument, NULL, OPT_KEEP },
+	{ "rm", no_argument, NULL, OPT_RM },
+	{ "rootfs", required_argument, NULL, OPT_ROOTFS },
+	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+	{ "volume", required_argument, NULL, OPT_VOLUME },
+	{ "tmpfs", required_argument, NULL, OPT_TMPFS },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "network", required_argument, NULL, OPT_NET },
+	{ "dns", required_argument, NULL, OPT_DNS },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "pids-limit", required_argument, NULL, OPT_PIDS },
+	{ "private-users", no_argument, NULL, OPT_PRIVATE_USERS },
+	{ "security-opt", required_argument, NULL, OPT_SECURITY_OPT },
+	{ "pull", required_argument, NULL, OPT_PULL },
+	{ "platform", required_argument, NULL, OPT_PLATFORM },
+	CLI_VERIFY_OPTIONS,
+	{ 0 },
+};
+
+enum pull { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
+
+struct opts {
+	struct launch_spec spec;
+	struct img_exec_overrides ov;
+	struct img_policy_opts policy;
+	char **env;
+	size_t n_env;
+	char **dns;
+	size_t n_dns;
+	struct launch_mount *mounts;
+	char **mount_strs;	/* owned copies the mounts point into */
+	size_t n_mount_strs;
+	bool keep;
+	enum pull pull;
+	const char *platform;
+};
+
+static void add_str(char ***v, size_t *n, char *s)
+{
+	*v = xreallocarray(*v, *n + 2, sizeof(char *));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+/* --volume HOST:CTR[:ro|rw] */
+static void add_volume(struct cli *c, struct opts *o, const char *arg)
+{
+	char *copy = xstrdup(arg), *ctr = strchr(copy, ':'), *mode;
+	add_str(&o->mount_strs, &o->n_mount_strs, copy);
+	if (!ctr || !ctr[1])
+		cli_usage_error(c, "invalid --volume '%s' (HOST:CONTAINER[:ro])", arg);
+	*ctr++ = '\0';
+	mode = strchr(ctr, ':');
+	if (mode)
+		*mode++ = '\0';
+	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw"))
+		cli_usage_error(c, "invalid --volume mode '%s' (ro or rw)", mode);
+	o->mounts = xreallocarray(o->mounts, o->spec.n_mounts + 1, sizeof(*o->mounts));
+	o->mounts[o->spec.n_mounts++] = (struct launch_mount){
+		LAUNCH_MOUNT_BIND, copy, ctr, mode && !strcmp(mode, "ro")
+	};
+}
+
+static void usage_err(struct cli *c, struct ckt_err *err)
+{
+	cli_usage_error(c, "%s", err->what);
+}
+
+static bool parse_option(struct cli *c, struct opts *o, int opt, const char *arg)
+{
+	struct ckt_err err = CKT_ERR_INIT;
+	struct launch_spec *s = &o->spec;
+	switch (opt) {
+	case 'i': s->stdin_open = true; break;
+	case 't': s->tty = true; break;
+	case OPT_INIT: s->init = true; break;
+	case OPT_ENTRYPOINT: o->ov.entrypoint_set = true; o->ov.entrypoint = arg; break;
+	case 'u': o->ov.user = arg; break;
+	case 'w':
+		if (arg[0] != '/')
+			cli_usage_error(c, "--workdir '%s' is not absolute", arg);
+		o->ov.workdir = arg;
+		break;
+	case 'e': {
+		const char *v = strchr(arg, '=') ? NULL : getenv(arg);
+		if (!strchr(arg, '=') && !v)
+			break; /* docker: an unset KEY is left out */
+		add_str(&o->env, &o->n_env, v ? xasprintf("%s=%s", arg, v) : xstrdup(arg));
+		break;
+	}
+	case OPT_HOSTNAME: s->hostname = arg; break;
+	case OPT_NAME: s->name = arg; break;
+	case OPT_KEEP: o->keep = true; break;
+	case OPT_RM: o->keep = false; break;
+	case OPT_ROOTFS: s->rootfs = arg; break;
+	case OPT_READ_ONLY: s->read_only = true; break;
+	case OPT_VOLUME: add_volume(c, o, arg); break;
+	case OPT_TMPFS:
+		o->mounts = xreallocarray(o->mounts, s->n_mounts + 1, sizeof(*o->mounts));
+		o->mounts[s->n_mounts++] = (struct launch_mount){ LAUNCH_MOUNT_TMPFS, NULL, arg, false };
+		break;
+	case OPT_NET:
+		if (strcmp(arg, "host") && strcmp(arg, "none"))
+			cli_usage_error(c, "invalid --net '%s' (host or none)", arg);
+		s->net = strcmp(arg, "none") ? LAUNCH_NET_HOST : LAUNCH_NET_NONE;
+		break;
+	case OPT_DNS: add_str(&o->dns, &o->n_dns, xstrdup(arg)); break;
+	case 'm':
+		if (launch_parse_size(arg, &s->limits.memory, &err) < 0)
+			usage_err(c, &err);
+		break;
+	case OPT_CPUS:
+		if (launch_parse_cpus(arg, &s->limits.cpu_milli, &err) < 0)
+			usage_err(c, &err);
+		break;
+	case OPT_PIDS: {
+		char *end;
+		long long n = strtoll(arg, &end, 10);
+		if (*end || end == arg || n <= 0)
+			cli_usage_error(c, "invalid --pids-limit '%s'", arg);
+		s->limits.pids = (uint64_t)n;
+		break;
+	}
+	case OPT_PRIVATE_USERS: s->private_users = true; break;
+	case OPT_SECURITY_OPT:
+		if (strcmp(arg, "no-new-privileges") && strcmp(arg, "no-new-privileges:true"))
+			cli_usage_error(c, "unsupported --security-opt '%s'", arg);
+		s->no_new_privs = true;
+		break;
+	case OPT_PULL:
+		if (!strcmp(arg, "missing")) o->pull = PULL_MISSING;
+		else if (!strcmp(arg, "always")) o->pull = PULL_ALWAYS;
+		else if (!strcmp(arg, "never")) o->pull = PULL_NEVER;
+		else cli_usage_error(c, "invalid --pull '%s' (missing, always or never)", arg);
+		break;
+	case OPT_PLATFORM: o->platform = arg; break;
+	default:
+		return cli_verify_option(c, &o->policy, opt, arg) || cli_common_option(c, opt, arg);
+	}
+	return true;
+}
+
+/* Find ref in the store, fetching it first as --pull says.  A source with a
+ * transport other than docker:// is always read from (it is local). */
+static int load_image(struct store *st, const struct opts *o, const char *ref,
+		      const struct img_platform *plat, struct img_image *img, struct ckt_err *err)
+{
+	bool local = !strncmp(ref, "oci:", 4) || !strncmp(ref, "oci-archive:", 12) ||
+		     !strncmp(ref, "docker-archive:", 15);
+	const char *name = !strncmp(ref, "docker://", 9) ? ref + 9 : ref;
+	struct img_fetch_opts fo = { .platform = plat };
+	struct img_fetch_result res = { 0 };
+
+	if (!local && o->pull != PULL_ALWAYS) {
+		if (img_image_load(st, name, plat, img, err) == 0 || err->code != CKT_ENOTFOUND ||
+		    o->pull == PULL_NEVER)
+			return err->code ? -1 : 0;
+		ckt_err_clear(err);
+	}
+	if (img_fetch(st, ref, &fo, &res, err) < 0)
+		return ckt_err_wrap(err, "pull '%s'", ref);
+	int ret = img_image_load(st, res.name ? res.name : res.digest, plat, img, err);
+	img_fetch_result_release(&res);
+	return ret;
+}
+
+static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struct ckt_err *err)
+{
+	struct launch_spec *s = &o->spec;
+	struct img_exec_process proc;
+	struct img_exec_root root = { 0 };
+	struct img_image img = { 0 };
+	struct img_platform plat, *platp = NULL;
+	_cleanup_free_ char *store_path = NULL;
+	struct store *st = NULL;
+	char id[40];
+	int ret = -1;
+
+	if (launch_uuid(id, sizeof(id), err) < 0)
+		return -1;
+	s->id = id;
+	o->ov.cmd = cmd;
+	o->ov.env = o->env;
+	if (o->platform) {
+		if (img_platform_parse(o->platform, &plat, err) < 0)
+			return ckt_err_wrap(err, "--platform");
+		platp = &plat;
+	}
+	if (ref) {
+		if (!(st = cli_store_open(c, 0, err)) || load_image(st, o, ref, platp, &img, err) < 0)
+			goto out;
+		/* One call decides whether the image may run (DESIGN.md, "secure
+		 * by default"); the signatures issue owns what it checks. */
+		if (img_policy_check_run(st, &img, &o->policy, err) < 0)
+			goto out;
+		s->image = img.name ? img.name : img.desc.digest;
+	}
+	if (img_exec_process_build(ref ? &img.config : NULL, &o->ov, &proc, err) < 0)
+		goto out;
+	s->argv = proc.argv;
+	s->env = proc.env;
+	s->user = proc.user;
+	s->cwd = proc.cwd;
+	if (ref) {
+		if (img_exec_root_prepare(st, &img, s->name ? s->name : id, o->keep, &root, err) < 0)
+			goto out_proc;
+		const char *lower[] = { root.snapshot, NULL };
+		s->lower = lower;
+		s->upper = root.upper;
+		s->work = root.work;
+		s->merged = root.merged;
+		ret = launch_run(s, err);
+		s->lower = NULL;
+	} else {
+		s->image = s->rootfs;
+		ret = launch_run(s, err);
+	}
+	img_exec_root_release(&root);
+out_proc:
+	img_exec_process_release(&proc);
+out:
+	if (ref)
+		img_image_release(&img);
+	store_free(st);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	struct opts o = { 0 };
+	struct ckt_err err = CKT_ERR_INIT;
+	int opt;
+
+	cli_init(&c, "ckt-exec", usage, argv);
+	c.shortopts = "+itu:e:w:m:" CLI_COMMON_SHORT;
+	while ((opt = getopt_long(argc, argv, c.shortopts, options, NULL)) != -1)
+		parse_option(&c, &o, opt, optarg);
+	cli_options_done(&c);
+	o.spec.dns = o.dns;
+	o.spec.mounts = o.mounts;
+
+	/* REF, then optionally "--" and the command ("+" stops at REF). */
+	char *ref = NULL;
+	bool dashdash = optind > 1 && !strcmp(argv[optind - 1], "--");
+	if (!dashdash && optind < argc && strcmp(argv[optind], "--"))
+		ref = argv[optind++];
+	if (optind < argc && !strcmp(argv[optind], "--"))
+		optind++;
+	char **cmd = optind < argc ? argv + optind : NULL;
+	if (!ref == !o.spec.rootfs)
+		cli_usage_error(&c, ref ? "give either REF or --rootfs, not both"
+					: "no image given (REF or --rootfs DIR)");
+	_cleanup_strv_ char **stdin_refs = NULL;
+	if (ref && !strcmp(ref, "-")) {
+		size_t n;
+		char *one[] = { ref, NULL };
+		stdin_refs = cli_args(&c, 1, one, &n);
+		if (n != 1)
+			cli_usage_error(&c, "stdin must name exactly one image (got %zu)", n);
+		ref = stdin_refs[0];
+	}
+	int ret = run(&c, &o, ref, cmd, &err);
+	if (ret < 0) {
+		int code = cli_error(&c, &err);
+		ret = code == 2 || code == 3 ? code : LAUNCH_EXIT_FAILED;
+	} else if (ret == LAUNCH_EXIT_NOEXEC || ret == LAUNCH_EXIT_NOTFOUND) {
+		if (err.code)
+			cli_error(&c, &err);
+	}
+	ckt_strv_free(o.env);
+	ckt_strv_free(o.dns);
+	ckt_strv_free(o.mount_strs);
+	free(o.mounts);
+	return cli_exit(&c, ret);
+}
