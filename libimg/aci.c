@@ -521,8 +521,22 @@ static la_ssize_t tar_read_cb(struct archive *a, void *data, const void **buf)
 	return (la_ssize_t)len;
 }
 
+static struct img_tar_reader *reader_open(int fd, bool layer, enum img_aci_compression *comp,
+					  struct ckt_err *err);
+
 struct img_tar_reader *img_tar_reader_open(int fd, enum img_aci_compression *comp,
 					   struct ckt_err *err)
+{
+	return reader_open(fd, false, comp, err);
+}
+
+struct img_tar_reader *img_tar_reader_open_layer(int fd, struct ckt_err *err)
+{
+	return reader_open(fd, true, NULL, err);
+}
+
+static struct img_tar_reader *reader_open(int fd, bool layer, enum img_aci_compression *comp,
+					  struct ckt_err *err)
 {
 	unsigned char head[512];
 	off_t at = lseek(fd, 0, SEEK_CUR);
@@ -533,12 +547,14 @@ struct img_tar_reader *img_tar_reader_open(int fd, enum img_aci_compression *com
 		ckt_err_sys(err, CKT_EIO, "read");
 		return NULL;
 	}
-	if (img_aci_sniff(head, (size_t)n, &c) < 0) {
+	if (img_aci_sniff(head, (size_t)n, &c) < 0 && layer)
+		c = IMG_ACI_NONE;
+	else if (img_aci_sniff(head, (size_t)n, &c) < 0) {
 		ckt_err_failw(err, CKT_EFORMAT, "not a tar, nor gzip, bzip2 or xz data",
 			      "unrecognised archive format");
 		return NULL;
 	}
-	if (c == IMG_ACI_ZSTD) {
+	if (c == IMG_ACI_ZSTD && !layer) {
 		ckt_err_failw(err, CKT_EFORMAT, "the appc spec allows gzip, bzip2 and xz",
 			      "zstd-compressed ACI");
 		return NULL;
@@ -553,6 +569,7 @@ struct img_tar_reader *img_tar_reader_open(int fd, enum img_aci_compression *com
 	case IMG_ACI_GZIP: archive_read_support_filter_gzip(r->raw); break;
 	case IMG_ACI_BZIP2: archive_read_support_filter_bzip2(r->raw); break;
 	case IMG_ACI_XZ: archive_read_support_filter_xz(r->raw); break;
+	case IMG_ACI_ZSTD: archive_read_support_filter_zstd(r->raw); break;
 	default: archive_read_support_filter_none(r->raw); break;
 	}
 	struct archive_entry *e;
@@ -763,6 +780,59 @@ int img_aci_check(int fd, struct img_aci_info *out, struct ckt_err *err)
 out:
 	img_aci_info_release(&info);
 	return ret < 0 ? -err->code : 0;
+}
+
+/* ---- a small string → int map (open addressing) ---------------------------- */
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+int *img_pmap_slot(struct img_pmap *m, const char *k, bool create)
+{
+	if (create && (m->n + 1) * 2 > m->cap) {
+		struct img_pmap big = { .cap = m->cap ? m->cap * 2 : 1024 };
+		big.keys = xcalloc(big.cap, sizeof(char *));
+		big.vals = xcalloc(big.cap, sizeof(int));
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->keys[i]) {
+				size_t j = hash_str(m->keys[i]) & (big.cap - 1);
+				while (big.keys[j])
+					j = (j + 1) & (big.cap - 1);
+				big.keys[j] = m->keys[i];
+				big.vals[j] = m->vals[i];
+			}
+		big.n = m->n;
+		free(m->keys);
+		free(m->vals);
+		*m = big;
+	}
+	if (!m->cap)
+		return NULL;
+	size_t j = hash_str(k) & (m->cap - 1);
+	while (m->keys[j]) {
+		if (!strcmp(m->keys[j], k))
+			return &m->vals[j];
+		j = (j + 1) & (m->cap - 1);
+	}
+	if (!create)
+		return NULL;
+	m->keys[j] = xstrdup(k);
+	m->n++;
+	return &m->vals[j];
+}
+
+void img_pmap_release(struct img_pmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
 }
 
 /* ---- manifest and identifiers ----------------------------------------- */

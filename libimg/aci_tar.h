@@ -5,6 +5,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <stdbool.h>
+
 #include "base/err.h"
 #include "libimg/aci.h"
 
@@ -27,6 +29,8 @@ struct img_tar_reader *img_tar_reader_open(int fd, enum img_aci_compression *com
 					   struct ckt_err *err);
 /* The archive handle to call archive_read_next_header/_data on (borrowed). */
 struct archive *img_tar_reader_archive(struct img_tar_reader *r);
+/* As img_tar_reader_open() for an OCI layer: zstd accepted too. */
+struct img_tar_reader *img_tar_reader_open_layer(int fd, struct ckt_err *err);
 /* Drain the rest of the stream, then the hex-less ID "sha512-<hex>" and the
  * uncompressed size. */
 int img_tar_reader_finish(struct img_tar_reader *r, char id[IMG_ACI_ID_MAX], uint64_t *size,
@@ -41,3 +45,14 @@ static inline void img_tar_reader_freep(struct img_tar_reader **r)
 /* Clean an ACI member name: strip leading "./" and "/" runs, collapse
  * with ckt_path_clean; NULL when it escapes ("..").  Newly allocated. */
 char *img_aci_member_clean(const char *name);
+
+/* A string → int map (open addressing, keys copied). */
+struct img_pmap {
+	char **keys;
+	int *vals;
+	size_t cap, n;
+};
+/* The value slot of k; with create, a new slot (value 0) when missing, else
+ * NULL when missing. */
+int *img_pmap_slot(struct img_pmap *m, const char *k, bool create);
+void img_pmap_release(struct img_pmap *m);

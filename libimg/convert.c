@@ -578,6 +578,296 @@ static int write_squashed(struct store *s, struct img_image *img, const char *re
 	return 0;
 }
 
+/* ---- --no-squash: one ACI per layer (docker2aci's v2.2 layout) ------------- */
+
+/* Whether p is q or below q. */
+static bool path_under(const char *p, const char *q)
+{
+	size_t n = strlen(q);
+	return !strncmp(p, q, n) && (p[n] == '\0' || p[n] == '/' || (n == 1 && q[0] == '/'));
+}
+
+static void set_remove_under(struct img_pmap *set, const char *q, bool keep_self)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		if (set->keys[i] && set->vals[i] && path_under(set->keys[i], q) &&
+		    !(keep_self && !strcmp(set->keys[i], q)))
+			set->vals[i] = 0;
+}
+
+/* Clean a layer entry name to "/a/b"; NULL for the root or an escape. */
+static char *layer_path(const char *name)
+{
+	_cleanup_free_ char *c = img_aci_member_clean(name);
+	if (!c || !strcmp(c, "."))
+		return NULL;
+	return xasprintf("/%s", c);
+}
+
+/* Pass 1 over layer d: apply its whiteouts then its paths to set (OCI
+ * layer.md: whiteouts hide lower layers only). */
+static int layer_scan(struct store *s, const struct store_desc *d, struct img_pmap *set,
+		      struct ckt_err *err)
+{
+	_cleanup_close_ int fd = store_blob_open(s, d->digest, err);
+	if (fd < 0)
+		return -err->code;
+	_cleanup_tar_reader_ struct img_tar_reader *tr = img_tar_reader_open_layer(fd, err);
+	if (!tr)
+		return -err->code;
+	struct archive *a = img_tar_reader_archive(tr);
+	_cleanup_strv_ char **adds = NULL;
+	size_t n = 0, alloc = 0;
+	for (;;) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			return img_archive_err(a, err, "read layer %s", d->digest);
+		_cleanup_free_ char *p = layer_path(archive_entry_pathname(e));
+		if (!p)
+			continue;
+		char *base = (char *)ckt_path_base(p);
+		if (!strcmp(base, ".wh..wh..opq")) {
+			base[-1] = '\0';
+			set_remove_under(set, *p ? p : "/", true);
+			continue;
+		}
+		if (!strncmp(base, ".wh.", 4)) {
+			memmove(base, base + 4, strlen(base + 4) + 1);
+			set_remove_under(set, p, false);
+			continue;
+		}
+		ALLOC_GROW(adds, n + 2, alloc);
+		adds[n++] = xasprintf("%c%s", archive_entry_filetype(e) == AE_IFDIR ? 'd' : 'f', p);
+		adds[n] = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* A non-directory replaces whatever tree was at its path. */
+		if (adds[i][0] != 'd')
+			set_remove_under(set, adds[i] + 1, false);
+		*img_pmap_slot(set, adds[i] + 1, true) = 1;
+	}
+	return 0;
+}
+
+static json_t *set_json(const struct img_pmap *set)
+{
+	size_t n = 0;
+	_cleanup_free_ const char **v = xcalloc(set->n + 1, sizeof(*v));
+	for (size_t i = 0; i < set->cap; i++)
+		if (set->keys[i] && set->vals[i])
+			v[n++] = set->keys[i];
+	qsort(v, n, sizeof(*v), cmp_str);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* Pass 2: layer d's entries (whiteouts left out) as rootfs/... of w,
+ * checking the uncompressed layer against diff_id. */
+static int layer_copy(struct store *s, const struct store_desc *d, const char *diff_id,
+		      struct img_aci_writer *w, struct ckt_err *err)
+{
+	_cleanup_close_ int fd = store_blob_open(s, d->digest, err);
+	_cleanup_hasher_ struct store_hasher *h = store_hasher_new(STORE_DIGEST_SHA256);
+	static char buf[1 << 17];
+	if (fd < 0)
+		return -err->code;
+	/* The diff_id check needs the uncompressed bytes: decompress raw here. */
+	struct archive *raw = archive_read_new();
+	archive_read_support_format_raw(raw);
+	archive_read_support_filter_all(raw);
+	struct archive_entry *e;
+	int ret = -1;
+	struct archive *a = NULL;
+	_cleanup_close_ int tmp = -1;
+	if (archive_read_open_fd(raw, fd, 1 << 17) != ARCHIVE_OK ||
+	    archive_read_next_header(raw, &e) != ARCHIVE_OK) {
+		img_archive_err(raw, err, "layer %s", d->digest);
+		goto out;
+	}
+	/* Spool the tar so it can be hashed before a byte of it is trusted. */
+	tmp = open(store_root(s), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0) {
+		ckt_err_sys(err, CKT_EIO, "temporary file in the store");
+		goto out;
+	}
+	for (;;) {
+		const void *b;
+		size_t len;
+		la_int64_t off;
+		int x = archive_read_data_block(raw, &b, &len, &off);
+		if (x == ARCHIVE_EOF)
+			break;
+		if (x != ARCHIVE_OK) {
+			img_archive_err(raw, err, "decompress layer %s", d->digest);
+			goto out;
+		}
+		store_hasher_update(h, b, len);
+		if (ckt_write_all(tmp, b, len, err) < 0)
+			goto out;
+	}
+	char got[STORE_DIGEST_MAX];
+	store_hasher_final(h, got);
+	if (strcmp(got, diff_id)) {
+		ckt_err_failw(err, CKT_EVERIFY, got, "layer %s does not match its diff_id %s",
+			      d->digest, diff_id);
+		goto out;
+	}
+	if (lseek(tmp, 0, SEEK_SET) < 0) {
+		ckt_err_sys(err, CKT_EIO, "seek");
+		goto out;
+	}
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, tmp, 1 << 17) != ARCHIVE_OK) {
+		img_archive_err(a, err, "layer %s", d->digest);
+		goto out;
+	}
+	for (;;) {
+		int x = archive_read_next_header(a, &e);
+		if (x == ARCHIVE_EOF)
+			break;
+		if (x != ARCHIVE_OK && x != ARCHIVE_WARN) {
+			img_archive_err(a, err, "read layer %s", d->digest);
+			goto out;
+		}
+		_cleanup_free_ char *p = layer_path(archive_entry_pathname(e));
+		if (!p || !strncmp(ckt_path_base(p), ".wh.", 4))
+			continue;
+		_cleanup_free_ char *name = xasprintf("rootfs%s", p);
+		archive_entry_set_pathname(e, name);
+		if (archive_entry_hardlink(e)) {
+			_cleanup_free_ char *t = layer_path(archive_entry_hardlink(e));
+			if (!t) {
+				ckt_err_fail(err, CKT_EFORMAT, "hard link '%s' escapes the layer", p);
+				goto out;
+			}
+			_cleanup_free_ char *tn = xasprintf("rootfs%s", t);
+			archive_entry_set_hardlink(e, tn);
+		}
+		if (img_aci_write_entry(w, e, err) < 0)
+			goto out;
+		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+			continue;
+		for (;;) {
+			la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+			if (n < 0) {
+				img_archive_err(a, err, "read '%s'", p);
+				goto out;
+			}
+			if (n == 0)
+				break;
+			if (img_aci_write_data(w, buf, (size_t)n, err) < 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (a)
+		archive_read_free(a);
+	archive_read_free(raw);
+	return ret < 0 ? -err->code : 0;
+}
+
+static int write_layers(struct store *s, struct img_image *img, const char *ref,
+			const char *dir, const struct img_convert_aci_opts *o,
+			struct img_convert_aci_result *res, struct ckt_err *err)
+{
+	size_t n = img->manifest.n_layers;
+	struct img_pmap set = { 0 };
+	_cleanup_free_ char *top_json = img_aci_manifest_from_oci(ref, img->config_json,
+								  img->config_len, img->desc.digest,
+								  img->manifest.config.digest, err);
+	_cleanup_json_ json_t *top = NULL, *deps = json_array();
+	int r = -1;
+
+	if (!top_json)
+		return -err->code;
+	top = img_json_parse(top_json, strlen(top_json), "manifest", err);
+	if (!top)
+		return -err->code;
+	if (n == 0 || img->config.n_diff_ids != n)
+		return ckt_err_fail(err, CKT_EFORMAT, "%zu layers but %zu diff_ids", n,
+				    img->config.n_diff_ids);
+	if (ckt_mkdir_p(dir, 0755, err) < 0)
+		return -err->code;
+	const char *name = json_string_value(json_object_get(top, "name"));
+	res->name = xstrdup(name);
+	res->paths = xcalloc(n + 1, sizeof(char *));
+	res->ids = xcalloc(n + 1, sizeof(char *));
+	/* Lower layers carry os/arch only; the top one the image's labels. */
+	json_t *lower_labels = json_array();
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(top, "labels"), i, l)
+		if (strcmp(json_string_value(json_object_get(l, "name")), "version"))
+			json_array_append(lower_labels, l);
+	for (i = 0; i < n; i++) {
+		const char *diff = img->config.diff_ids[i];
+		const char *hex = strchr(diff, ':') + 1;
+		if (layer_scan(s, &img->manifest.layers[i], &set, err) < 0)
+			goto out;
+		json_t *m;
+		if (i + 1 < n) {
+			_cleanup_free_ char *raw = xasprintf("%s-sha256-%s", name, hex);
+			_cleanup_free_ char *lname = img_ac_identifier_sanitize(raw);
+			m = json_pack("{s:s, s:s, s:s, s:O}", "acKind", "ImageManifest", "acVersion",
+				      "0.8.11", "name", lname, "labels", lower_labels);
+		} else {
+			m = json_deep_copy(top);
+			if (json_array_size(deps))
+				json_object_set(m, "dependencies", deps);
+		}
+		json_object_set_new(m, "pathWhitelist", set_json(&set));
+		size_t mlen;
+		_cleanup_free_ char *mj = img_json_dump(m, &mlen);
+		_cleanup_free_ char *file = xasprintf("%s/%02zu-%.12s.aci", dir, i, hex);
+		_cleanup_afile_ struct ckt_afile af = CKT_AFILE_INIT;
+		_cleanup_store_writer_ struct store_writer *sw = NULL;
+		_cleanup_aci_writer_ struct img_aci_writer *w = NULL;
+		char id[IMG_ACI_ID_MAX];
+		if (ckt_afile_open(&af, file, 0644, err) < 0 ||
+		    !(sw = store_writer_new(s, NULL, -1, err))) {
+			json_decref(m);
+			goto out;
+		}
+		struct tee t = { &af, sw };
+		w = img_aci_writer_new(o->compression, tee_sink, &t, err);
+		if (!w || img_aci_writer_manifest(w, mj, mlen, err) < 0 ||
+		    layer_copy(s, &img->manifest.layers[i], diff, w, err) < 0 ||
+		    img_aci_writer_finish(w, id, err) < 0) {
+			json_decref(m);
+			goto out;
+		}
+		struct store_desc aci = { .media_type = (char *)IMG_MT_ACI,
+					  .size = store_writer_size(sw) };
+		if (store_writer_commit(sw, aci.digest, err) < 0 ||
+		    store_wrap(s, mj, mlen, id, &aci, NULL, err) < 0 || ckt_afile_commit(&af, err) < 0) {
+			json_decref(m);
+			goto out;
+		}
+		json_array_append_new(deps, json_pack("{s:O, s:s, s:O}", "imageName",
+						      json_object_get(m, "name"), "imageID", id,
+						      "labels", lower_labels));
+		json_decref(m);
+		res->paths[i] = xstrdup(file);
+		res->ids[i] = xstrdup(id);
+		snprintf(res->id, sizeof(res->id), "%s", id);
+	}
+	r = 0;
+out:
+	/* Never a partial result: the ACIs already written go too. */
+	for (size_t k = 0; r < 0 && res->paths && res->paths[k]; k++)
+		unlink(res->paths[k]);
+	json_decref(lower_labels);
+	img_pmap_release(&set);
+	return r < 0 ? -err->code : 0;
+}
+
 int img_convert_to_aci(struct store *s, const char *ref, const char *out,
 		       const struct img_convert_aci_opts *o, struct img_convert_aci_result *res,
 		       struct ckt_err *err)
@@ -600,8 +890,7 @@ int img_convert_to_aci(struct store *s, const char *ref, const char *out,
 		named = NULL;
 	img_ref_release(&pr);
 	if (o->flags & IMG_CONVERT_NO_SQUASH)
-		r = ckt_err_failw(err, CKT_EUSAGE, "not supported by this build",
-				  "--no-squash");
+		r = write_layers(s, &img, named, out, o, res, err);
 	else
 		r = write_squashed(s, &img, named, out, o, res, err);
 	img_image_release(&img);

@@ -50,69 +50,17 @@ struct aci_src {
 	char *name;
 };
 
-/* ---- a small string → int map (open addressing) ---------------------------- */
-
-struct pmap {
-	char **keys;
-	int *vals;
-	size_t cap, n;
-};
-
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
-static int *pmap_slot(struct pmap *m, const char *k, bool create)
-{
-	if (create && (m->n + 1) * 2 > m->cap) {
-		struct pmap big = { .cap = m->cap ? m->cap * 2 : 1024 };
-		big.keys = xcalloc(big.cap, sizeof(char *));
-		big.vals = xcalloc(big.cap, sizeof(int));
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->keys[i]) {
-				size_t j = hash_str(m->keys[i]) & (big.cap - 1);
-				while (big.keys[j])
-					j = (j + 1) & (big.cap - 1);
-				big.keys[j] = m->keys[i];
-				big.vals[j] = m->vals[i];
-			}
-		big.n = m->n;
-		free(m->keys);
-		free(m->vals);
-		*m = big;
-	}
-	if (!m->cap)
-		return NULL;
-	size_t j = hash_str(k) & (m->cap - 1);
-	while (m->keys[j]) {
-		if (!strcmp(m->keys[j], k))
-			return &m->vals[j];
-		j = (j + 1) & (m->cap - 1);
-	}
-	if (!create)
-		return NULL;
-	m->keys[j] = xstrdup(k);
-	m->n++;
-	return &m->vals[j];
-}
-
-static void pmap_release(struct pmap *m)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
 /* ---- dependencies ------------------------------------------------------------ */
+
+struct wlmap {
+	json_t *j;
+	struct img_pmap m;
+};
 
 struct render {
 	struct store *s;
+	struct wlmap *wls;
+	size_t n_wls;
 	struct rimg *imgs;	/* override order: lowest priority first, the top last */
 	size_t n, alloc;
 	char *stack[MAX_DEPTH + 1];
@@ -128,6 +76,9 @@ static void render_release(struct render *r)
 		json_decref(r->imgs[i].manifest);
 	}
 	free(r->imgs);
+	for (size_t i = 0; i < r->n_wls; i++)
+		img_pmap_release(&r->wls[i].m);
+	free(r->wls);
 }
 
 /* Add image (fd, checked info) and, before it, its dependencies depth-first
@@ -207,20 +158,41 @@ static int add_image(struct render *r, int fd, struct img_aci_info *info, json_t
 	return 0;
 }
 
-static bool whitelisted(const struct rimg *ri, const char *path)
+/* A whitelist as a map: its paths (1) and their ancestors (2), built once. */
+static struct img_pmap *wl_map(struct render *r, json_t *wl)
+{
+	for (size_t i = 0; i < r->n_wls; i++)
+		if (r->wls[i].j == wl)
+			return &r->wls[i].m;
+	r->wls = xreallocarray(r->wls, r->n_wls + 1, sizeof(*r->wls));
+	struct wlmap *w = &r->wls[r->n_wls++];
+	memset(w, 0, sizeof(*w));
+	w->j = wl;
+	size_t i;
+	json_t *v;
+	json_array_foreach(wl, i, v) {
+		_cleanup_free_ char *c = ckt_path_clean(json_string_value(v));
+		*img_pmap_slot(&w->m, c, true) = 1;
+		for (char *sl = strrchr(c, '/'); sl && sl != c; sl = strrchr(c, '/')) {
+			*sl = '\0';
+			int *x = img_pmap_slot(&w->m, c, true);
+			if (*x)
+				break;
+			*x = 2;
+		}
+	}
+	return &w->m;
+}
+
+/* spec/ace.md: with a pathWhitelist, paths not in it are removed.  A
+ * directory not listed stays when something listed lies below it
+ * (acirenderer keeps every directory; an emptied directory a whitelist
+ * deleted is not brought back). */
+static bool whitelisted(struct render *r, const struct rimg *ri, const char *path, bool dir)
 {
 	for (size_t k = 0; k < ri->n_wl; k++) {
-		size_t i;
-		json_t *v;
-		bool in = false;
-		json_array_foreach(ri->wl[k], i, v) {
-			_cleanup_free_ char *c = ckt_path_clean(json_string_value(v));
-			if (!strcmp(c, path)) {
-				in = true;
-				break;
-			}
-		}
-		if (!in)
+		int *v = img_pmap_slot(wl_map(r, ri->wl[k]), path, false);
+		if (!v || (*v == 2 && !dir))
 			return false;
 	}
 	return true;
@@ -229,22 +201,22 @@ static bool whitelisted(const struct rimg *ri, const char *path)
 /* Decide which image supplies each path: the highest image wins;
  * directories are always kept; a file under a non-directory of a higher
  * image is dropped (acirenderer, rkt#903). */
-static void choose(struct render *r, struct pmap *win)
+static void choose(struct render *r, struct img_pmap *win)
 {
 	for (size_t x = r->n; x-- > 0;) {
 		struct rimg *ri = &r->imgs[x];
 		for (size_t i = 0; i < ri->info.n_paths; i++) {
 			const char *p = ri->info.paths[i];
 			unsigned char t = ri->info.types[i];
-			if (pmap_slot(win, p, false))
+			if (img_pmap_slot(win, p, false))
 				continue;
-			if (t != 'd' && !whitelisted(ri, p))
+			if (strcmp(p, "/") && !whitelisted(r, ri, p, t == 'd'))
 				continue;
 			bool blocked = false;
 			_cleanup_free_ char *parent = xstrdup(p);
 			for (char *sl = strrchr(parent, '/'); sl && sl != parent; sl = strrchr(parent, '/')) {
 				*sl = '\0';
-				int *w = pmap_slot(win, parent, false);
+				int *w = img_pmap_slot(win, parent, false);
 				if (w && *w >= 0) {
 					/* The parent's type in its winning image. */
 					struct rimg *pi = &r->imgs[*w];
@@ -259,7 +231,7 @@ static void choose(struct render *r, struct pmap *win)
 			}
 			if (blocked)
 				continue;
-			*pmap_slot(win, p, true) = (int)x;
+			*img_pmap_slot(win, p, true) = (int)x;
 		}
 	}
 }
@@ -291,7 +263,7 @@ static la_ssize_t tar_cb(struct archive *a, void *data, const void *buf, size_t 
 	return (la_ssize_t)len;
 }
 
-static int emit_image(struct render *r, size_t x, struct pmap *win, struct archive *out,
+static int emit_image(struct render *r, size_t x, struct img_pmap *win, struct archive *out,
 		      struct ckt_err *err)
 {
 	struct rimg *ri = &r->imgs[x];
@@ -313,7 +285,7 @@ static int emit_image(struct render *r, size_t x, struct pmap *win, struct archi
 		if (!name || strncmp(name, "rootfs/", 7))
 			continue;
 		const char *p = name + 6;
-		int *w = pmap_slot(win, p, false);
+		int *w = img_pmap_slot(win, p, false);
 		if (!w || *w != (int)x)
 			continue;
 		const char *base = ckt_path_base(p);
@@ -323,7 +295,7 @@ static int emit_image(struct render *r, size_t x, struct pmap *win, struct archi
 		}
 		if (archive_entry_hardlink(e)) {
 			_cleanup_free_ char *t = img_aci_member_clean(archive_entry_hardlink(e));
-			int *tw = t ? pmap_slot(win, t + 6, false) : NULL;
+			int *tw = t ? img_pmap_slot(win, t + 6, false) : NULL;
 			if (!tw || *tw != (int)x) {
 				ckt_warn("hard link '%s' skipped: its target '%s' is not rendered", p,
 					 t ? t + 6 : "?");
@@ -354,7 +326,7 @@ static int emit_image(struct render *r, size_t x, struct pmap *win, struct archi
 static int render_layer(struct render *r, struct store *s, struct store_desc *layer,
 			char diff_id[STORE_DIGEST_MAX], struct ckt_err *err)
 {
-	struct pmap win = { 0 };
+	struct img_pmap win = { 0 };
 	_cleanup_store_writer_ struct store_writer *w = store_writer_new(s, NULL, -1, err);
 	_cleanup_hasher_ struct store_hasher *h = store_hasher_new(STORE_DIGEST_SHA256);
 	struct layer_out lo = { .w = w, .diff = h, .err = err };
@@ -405,7 +377,7 @@ out:
 	if (tar)
 		archive_write_free(tar);
 	archive_write_free(lo.raw);
-	pmap_release(&win);
+	img_pmap_release(&win);
 	return ret < 0 ? -err->code : 0;
 }
 

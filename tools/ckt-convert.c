@@ -36,6 +36,8 @@ static const char usage[] =
 	"Options:\n"
 	"  -o, --output FILE           ACI file (default: NAME-TAG.aci in the current\n"
 	"                              directory, as docker2aci names it)\n"
+	"  --no-squash                 one ACI per layer into the directory -o DIR, the\n"
+	"                              top one depending on the others (base first)\n"
 	"  --compress ALG              ACI: gzip (default), xz, bzip2, none;\n"
 	"                              recompression: gzip, zstd, none\n"
 	"  --tag NAME                  name of the recompressed image in the store\n"
@@ -98,16 +100,20 @@ static int to_aci(struct conv *cv, struct store *s, const char *ref, struct ckt_
 	if (cv->no_squash)
 		o.flags |= IMG_CONVERT_NO_SQUASH;
 	const char *out = cv->output;
+	if (!out && cv->no_squash)
+		cli_usage_error(&cv->c, "--no-squash needs -o DIR");
 	if (!out)
 		out = def = default_aci_name(ref);
 	if (img_convert_to_aci(s, ref, out, &o, &r, err) < 0)
 		return -err->code;
 	ckt_info("%s: %s written", ref, out);
 	if (cv->c.json)
-		print_json(&cv->c, json_pack("{s:s, s:s, s:s, s:s}", "reference", ref, "path", out,
-					     "id", r.id, "name", r.name));
+		for (size_t i = 0; r.paths && r.paths[i]; i++)
+			print_json(&cv->c, json_pack("{s:s, s:s, s:s, s:s}", "reference", ref, "path",
+						     r.paths[i], "id", r.ids[i], "name", r.name));
 	else
-		cli_out(&cv->c, "%s", r.id);
+		for (char **id = r.ids; id && *id; id++)
+			cli_out(&cv->c, "%s", *id);
 	img_convert_aci_result_release(&r);
 	return 0;
 }

@@ -190,3 +190,29 @@ aci_id() {
 	run -1 ckt-convert --to aci -o "$W/x.aci" localhost/absent:1
 	[ ! -e "$W/x.aci" ]
 }
+
+@test "convert: --no-squash writes one valid ACI per layer whose rendering equals ckt-unpack" {
+	run -0 ckt-convert --to aci --no-squash -o "$W/ns" localhost/oci:multi
+	[ "${#lines[@]}" = 4 ]
+	top=${lines[3]}
+	n=0
+	for f in "$W"/ns/*.aci; do
+		run -0 actool validate "$f"
+		n=$((n + 1))
+	done
+	[ "$n" = 4 ]
+	t=$(ls "$W"/ns/03-*.aci)
+	[ "$(aci_id "$t")" = "$top" ]
+	m=$(actool cat-manifest "$t")
+	[ "$(jq '.dependencies | length' <<<"$m")" = 3 ]
+	[ "$(jq -r '.dependencies[0].imageID' <<<"$m")" = "$(aci_id "$(ls "$W"/ns/00-*.aci)")" ]
+	# Deletions travel as the whitelist: gone.txt and the opaque dir's old files are left out.
+	jq -e '.pathWhitelist | index("/srv/data/keep.txt")' <<<"$m"
+	jq -e '.pathWhitelist | index("/srv/data/gone.txt") | not' <<<"$m"
+	jq -e '.pathWhitelist | index("/srv/opaque/old-a") | not' <<<"$m"
+	run -0 ckt-fetch --name localhost/ns:1 aci:"$t"
+	ckt-unpack localhost/oci:multi "$W/orig" >/dev/null
+	ckt-unpack localhost/ns:1 "$W/back" >/dev/null
+	run -0 "$PYTHON" "$CKT_TOP/tests/fixtures/treecmp.py" "$W/orig" "$W/back"
+	run -2 ckt-convert --to aci --no-squash localhost/oci:multi
+}
