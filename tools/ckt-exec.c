@@ -244,7 +244,7 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struc
 	struct img_exec_process proc;
 	struct img_exec_root root = { 0 };
 	struct img_image img = { 0 };
-	struct img_platform plat, *platp = NULL;
+	struct img_platform plat = IMG_PLATFORM_INIT, *platp = NULL;
 	_cleanup_free_ char *store_path = NULL;
 	struct store *st = NULL;
 	char id[40];
@@ -256,8 +256,10 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struc
 	o->ov.cmd = cmd;
 	o->ov.env = o->env;
 	if (o->platform) {
-		if (img_platform_parse(o->platform, &plat, err) < 0)
+		if (img_platform_parse(o->platform, &plat, err) < 0) {
+			err->code = CKT_EUSAGE;
 			return ckt_err_wrap(err, "--platform");
+		}
 		platp = &plat;
 	}
 	if (ref) {
@@ -296,6 +298,7 @@ out:
 	if (ref)
 		img_image_release(&img);
 	store_free(st);
+	img_platform_release(&plat);
 	return ret;
 }
 

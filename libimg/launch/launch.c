@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -259,6 +260,61 @@ static int write_etc(const struct launch_spec *s, int imgroot, const char *dir,
 	return ckt_write_file_atomic(p3, b.buf, b.len, 0644, err);
 }
 
+/* The overlay root made here, with our (host root's) credentials, for
+ * --private-users: mounted from inside, overlayfs would check the store's
+ * directories against the unprivileged range and be refused.  The child
+ * attaches the detached mount (move_mount) in its own namespace. */
+static int overlay_fsmount(const struct launch_spec *s, struct ckt_err *err)
+{
+	_cleanup_close_ int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	_cleanup_buf_ struct ckt_buf lower = CKT_BUF_INIT;
+	for (size_t i = 0; s->lower[i]; i++)
+		ckt_buf_addf(&lower, "%s%s", i ? ":" : "", s->lower[i]);
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", lower.buf, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", s->upper, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", s->work, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return ckt_err_sys(err, CKT_EIO, "create the overlay root");
+	int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+	if (m < 0)
+		return ckt_err_sys(err, CKT_EIO, "mount the overlay root");
+	return m;
+}
+
+/* Create the mount points of the container in its root from outside, with
+ * our privileges: with --private-users the image's directories belong to
+ * ids the container does not map, so it could not create them itself. */
+static int precreate(const struct launch_spec *s, int rootfd, const int *vol_fds,
+		     struct ckt_err *err)
+{
+	static const char *const dirs[] = { "proc", "sys", "dev", "run", "tmp" };
+	static const char *const files[] = { "etc/hostname", "etc/hosts", "etc/resolv.conf" };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs) + ARRAY_SIZE(files) + s->n_mounts + 1; i++) {
+		const char *path;
+		bool file = false;
+		size_t k = i;
+		if (k < ARRAY_SIZE(dirs)) {
+			path = dirs[k];
+		} else if ((k -= ARRAY_SIZE(dirs)) < ARRAY_SIZE(files)) {
+			if (k == 2 && !s->dns)
+				continue;
+			path = files[k];
+			file = true;
+		} else if ((k -= ARRAY_SIZE(files)) < s->n_mounts) {
+			struct stat st;
+			path = s->mounts[k].target;
+			file = vol_fds[k] >= 0 && fstat(vol_fds[k], &st) == 0 && !S_ISDIR(st.st_mode);
+		} else {
+			path = s->cwd ? s->cwd : "/";
+		}
+		int fd = launch_target_open(rootfd, path, file);
+		if (fd < 0)
+			return ckt_err_sys(err, CKT_EIO, "create mount point '%s'", path);
+		close(fd);
+	}
+	return 0;
+}
+
 /* ---- id maps --------------------------------------------------------------- */
 
 static int write_proc(pid_t pid, const char *file, const char *data, struct ckt_err *err)
@@ -500,7 +556,8 @@ static void run_release(struct run *r)
 		if (r->vol_fds[i] >= 0)
 			close(r->vol_fds[i]);
 	free(r->vol_fds);
-	int fds[] = { r->imgroot, r->sync[0], r->sync[1], r->errp[0], r->errp[1],
+	int fds[] = { r->imgroot, r->ctx.root_mount_fd, r->ctx.etc_fds[0], r->ctx.etc_fds[1],
+		      r->ctx.etc_fds[2], r->sync[0], r->sync[1], r->errp[0], r->errp[1],
 		      r->sock[0], r->sock[1], r->sigfd };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
@@ -525,6 +582,29 @@ static char *command_line(char *const *argv)
 	for (char *const *a = argv; *a; a++)
 		ckt_buf_addf(&b, "%s%s", a == argv ? "" : " ", *a);
 	return ckt_buf_detach(&b, NULL);
+}
+
+/* As root, clone the host files the container binds now, as detached
+ * trees the child attaches: from inside, a private range could not reach
+ * them, and an fd of our namespace cannot be cloned from the child's. */
+static int detach_trees(struct run *r, struct ckt_err *err)
+{
+	const struct launch_spec *s = r->ctx.spec;
+	for (size_t i = 0; i < ARRAY_SIZE(r->ctx.etc_fds) + s->n_mounts; i++) {
+		int *fd = i < 3 ? &r->ctx.etc_fds[i] : &r->vol_fds[i - 3];
+		bool vol = i >= 3;
+		if (*fd < 0)
+			continue;
+		int t = open_tree(*fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+						   (vol ? AT_RECURSIVE : 0));
+		if (t < 0)
+			return ckt_err_sys(err, CKT_EIO, "clone '%s'",
+					   vol ? s->mounts[i - 3].source : "/etc file");
+		close(*fd);
+		*fd = t;
+	}
+	r->ctx.trees_detached = true;
+	return 0;
 }
 
 static int start(struct run *r, struct ckt_err *err)
@@ -558,10 +638,13 @@ static int start(struct run *r, struct ckt_err *err)
 		flags |= CLONE_NEWUSER;
 	if (s->net == LAUNCH_NET_NONE)
 		flags |= CLONE_NEWNET;
-	if (map.how == MAP_DIRECT && s->upper &&
-	    (chown(s->upper, (uid_t)map.ustart, (gid_t)map.gstart) < 0 ||
-	     chown(s->work, (uid_t)map.ustart, (gid_t)map.gstart) < 0))
-		return ckt_err_sys(err, CKT_EIO, "give '%s' to the private users", s->upper);
+	if (map.how == MAP_DIRECT && s->lower &&
+	    (ctx->root_mount_fd = overlay_fsmount(s, err)) < 0)
+		return -1;
+	if (map.how == MAP_DIRECT &&
+	    precreate(s, ctx->root_mount_fd >= 0 ? ctx->root_mount_fd : r->imgroot, r->vol_fds,
+		      err) < 0)
+		return -1;
 
 	/* 2. Acquire: state directory, generated files, cgroup. */
 	r->run_dir = s->run_dir ? xstrdup(s->run_dir) : launch_run_dir();
@@ -569,6 +652,14 @@ static int start(struct run *r, struct ckt_err *err)
 		return -1;
 	ctx->state_dir = r->state_dir;
 	if (write_etc(s, r->imgroot, r->state_dir, ctx->hostname, err) < 0)
+		return -1;
+	static const char *const etc[] = { "hostname", "hosts", "resolv.conf" };
+	for (size_t i = 0; i < ARRAY_SIZE(etc) && (i < 2 || s->dns); i++) {
+		_cleanup_free_ char *p = ckt_path_join(r->state_dir, etc[i]);
+		if ((ctx->etc_fds[i] = open(p, O_PATH | O_CLOEXEC)) < 0)
+			return ckt_err_sys(err, CKT_EIO, "open '%s'", p);
+	}
+	if (geteuid() == 0 && detach_trees(r, err) < 0)
 		return -1;
 	if (launch_cgroup_create(s->name ? s->name : s->id, &s->limits, &r->cg, err) < 0)
 		return -1;
@@ -655,7 +746,8 @@ static int start(struct run *r, struct ckt_err *err)
 
 int launch_run(const struct launch_spec *s, struct ckt_err *err)
 {
-	struct run r = { .ctx = { .spec = s, .sync_fd = -1, .err_fd = -1, .tty_sock = -1 },
+	struct run r = { .ctx = { .spec = s, .root_mount_fd = -1, .etc_fds = { -1, -1, -1 },
+				  .sync_fd = -1, .err_fd = -1, .tty_sock = -1 },
 			 .imgroot = -1, .sync = { -1, -1 }, .errp = { -1, -1 },
 			 .sock = { -1, -1 }, .sigfd = -1 };
 	struct monitor m = { .master = -1 };

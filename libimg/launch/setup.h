@@ -18,8 +18,13 @@ struct launch_ctx {
 	const char *hostname;
 	char **env;			/* final environment */
 	const char *root;		/* where the root file system is mounted */
+	int root_mount_fd;		/* a detached overlay made outside (fsmount), or -1 */
 	const char *state_dir;		/* holds hostname, hosts, resolv.conf */
-	int *volume_fds;		/* O_PATH fds of bind sources, one per mount */
+	int etc_fds[3];			/* those three (-1: none), and */
+	int *volume_fds;		/* bind sources, one per mount: O_PATH fds, or
+					 * with trees_detached clones made by the
+					 * monitor (open_tree), ready to attach */
+	bool trees_detached;
 	int sync_fd;			/* child reads one byte: maps and cgroups are ready */
 	int err_fd;			/* child writes a failure record (close-on-exec) */
 	int tty_sock;			/* child sends the pty master here, or -1 */
@@ -31,6 +36,11 @@ struct launch_failure {
 	int status;
 	char msg[1020];
 };
+
+/* Open (creating when missing) path inside the tree at rootfd as an O_PATH
+ * fd: a directory, or an empty file when file is true.  Symlinks in the
+ * image resolve inside the root, never to the host.  -1 with errno. */
+int launch_target_open(int rootfd, const char *path, bool file);
 
 /* The child's whole life: never returns. */
 __attribute__((noreturn)) void launch_child(struct launch_ctx *ctx);
