@@ -690,13 +690,15 @@ static int check_image(struct store *s, const struct img_image *img, const char 
 			return -err->code;
 		}
 	}
-	for (int i = 0; i < 2 && name; i++) {
+	for (int i = 0; i < 2; i++) {
 		if (!digests[i])
 			continue;
-		if (img_sig_store_list(s, name, digests[i], &sigs, &n, err) < 0) {
+		if (img_sig_store_list(s, NULL, digests[i], &sigs, &n, err) < 0) {
 			ret = -err->code;
 			goto out;
 		}
+		if (!name)
+			continue;
 		const char *base = img_lookaside_base(la, full, false);
 		if (base && img_lookaside_read(base, full, digests[i], &sigs, &n, err) < 0) {
 			ret = ckt_err_wrap(err, "read signatures");

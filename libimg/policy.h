@@ -27,7 +27,9 @@
  *
  * Images in the store are checked as the "docker" transport, under the
  * name they are known by.  Their signatures are those kept in the store
- * (libimg/sign.h) and those in the lookaside stores of registries.d. */
+ * for its manifest digest under any name (libimg/sign.h; each names its
+ * identity, which the policy checks) and those in the lookaside stores
+ * of registries.d for its name. */
 #include <stdbool.h>
 
 #include "base/err.h"

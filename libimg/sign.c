@@ -180,31 +180,52 @@ int img_sig_cosign_parse(const char *manifest, size_t len, img_blob_reader read_
 	return each_layer(manifest, len, read_blob, data, IMG_SIG_COSIGN, origin, v, n, err);
 }
 
+static int list_one(struct store *s, const char *name, enum img_sig_kind k, struct img_sig **v,
+		    size_t *n, struct ckt_err *err);
+
+/* The signature refs of digest: "<repo>:sha256-<hex>.sig|.simplesig" of
+ * repo, or of any repository when repo is NULL. */
+static bool is_sig_ref(const char *name, const char *repo, const char *digest,
+		       enum img_sig_kind kind)
+{
+	_cleanup_free_ char *suffix = img_sig_ref_name("", digest, kind);
+	size_t n = strlen(name), sl = strlen(suffix);
+	if (n <= sl || strcmp(name + n - sl, suffix))
+		return false;
+	return !repo || (strlen(repo) == n - sl && !strncmp(name, repo, n - sl));
+}
+
 int img_sig_store_list(struct store *s, const char *repo, const char *digest,
 		       struct img_sig **v, size_t *n, struct ckt_err *err)
 {
-	for (int k = IMG_SIG_SIMPLE; k <= IMG_SIG_COSIGN; k++) {
-		_cleanup_free_ char *name = img_sig_ref_name(repo, digest, (enum img_sig_kind)k);
-		_cleanup_free_ char *buf = NULL;
-		struct store_ref ref = { 0 };
-		size_t len;
-		struct ckt_err nf = CKT_ERR_INIT;
-		if (store_ref_get(s, name, &ref, &nf) < 0) {
-			if (nf.code == CKT_ENOTFOUND)
-				continue;
-			*err = nf;
-			return -err->code;
-		}
-		int r = store_blob_read(s, ref.desc.digest, IMG_MANIFEST_MAX, &buf, &len, err);
-		store_ref_release(&ref);
-		if (r < 0)
-			return ckt_err_wrap(err, "signatures '%s'", name);
-		struct blob_ctx bc = { s };
-		_cleanup_free_ char *origin = xasprintf("store:%s", name);
-		if (each_layer(buf, len, store_reader, &bc, (enum img_sig_kind)k, origin, v, n,
-			       err) < 0)
-			return ckt_err_wrap(err, "signatures '%s'", name);
-	}
+	struct store_ref *refs;
+	size_t nrefs;
+	if (store_ref_list(s, &refs, &nrefs, err) < 0)
+		return -err->code;
+	int r = 0;
+	for (size_t i = 0; i < nrefs && r == 0; i++)
+		for (int k = IMG_SIG_SIMPLE; k <= IMG_SIG_COSIGN && r == 0; k++)
+			if (refs[i].name &&
+			    is_sig_ref(refs[i].name, repo, digest, (enum img_sig_kind)k))
+				r = list_one(s, refs[i].name, (enum img_sig_kind)k, v, n, err);
+	store_refs_free(refs, nrefs);
+	return r;
+}
+
+static int list_one(struct store *s, const char *name, enum img_sig_kind k, struct img_sig **v,
+		    size_t *n, struct ckt_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ char *origin = xasprintf("store:%s", name);
+	struct store_ref ref = { 0 };
+	struct blob_ctx bc = { s };
+	size_t len;
+	if (store_ref_get(s, name, &ref, err) < 0)
+		return -err->code;
+	int r = store_blob_read(s, ref.desc.digest, IMG_MANIFEST_MAX, &buf, &len, err);
+	store_ref_release(&ref);
+	if (r < 0 || each_layer(buf, len, store_reader, &bc, k, origin, v, n, err) < 0)
+		return ckt_err_wrap(err, "signatures '%s'", name);
 	return 0;
 }
 

@@ -79,8 +79,9 @@ char *img_sig_ref_name(const char *repo, const char *digest, enum img_sig_kind k
 int img_sig_store_add(struct store *s, const char *repo, const char *digest,
 		      const struct img_sig *sig, struct ckt_err *err);
 
-/* Append to *v the signatures of digest in repo kept in the store (none is
- * not an error). */
+/* Append to *v the signatures of digest kept in the store for repository
+ * repo, or for any repository when repo is NULL (a signature names its
+ * identity itself, and the policy checks it).  None is not an error. */
 int img_sig_store_list(struct store *s, const char *repo, const char *digest,
 		       struct img_sig **v, size_t *n, struct ckt_err *err);
 
