@@ -999,9 +999,10 @@ int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, cons
 	ssize_t m = pread(fd, magic, sizeof(magic), lseek(fd, 0, SEEK_CUR));
 	if (m < 0)
 		return ckt_err_sys(err, CKT_EIO, "read layer %s", label);
-	enum img_compression sniffed = img_sniff_compression(magic, (size_t)m);
-	if (sniffed != IMG_COMPRESS_NONE || comp == IMG_COMPRESS_UNKNOWN)
-		comp = sniffed;
+	/* The magic bytes decide: media types lie (docker-archive layers
+	 * are plain tars whatever the manifest says). */
+	(void)comp;
+	comp = img_sniff_compression(magic, (size_t)m);
 
 	struct stream s = { .fd = fd, .comp = comp, .held = -1, .label = label };
 	pthread_mutex_init(&s.mu, NULL);
