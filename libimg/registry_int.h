@@ -33,7 +33,9 @@ struct img_registry {
 	size_t n_tokens, alloc_tokens;
 	CURLSH *share;		/* DNS, TLS sessions, connections between handles */
 	CURL *easy;		/* for one-at-a-time requests */
-	struct ckt_buf ca;	/* system CAs plus certs.d *.crt, or empty */
+	struct ckt_buf ca;	/* certs.d *.crt (plus the system bundle when there is
+				 * no hashed CA directory), or empty */
+	const char *capath;	/* the system's hashed CA directory, or NULL */
 	char *client_cert, *client_key;
 };
 

@@ -98,8 +98,9 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	run -0 ckt-fetch --creds tok:tokpass "$TOKEN/fx/multi:1"
 	[[ "$output" == "$TOKEN/fx/multi@sha256:"* ]]
 	grep -q '"user": "tok", "scope": \["repository:fx/multi:pull"\], "ok": true' "$TOKLOG"
-	# one token for the whole pull: cached per scope
-	[ "$(wc -l <"$TOKLOG")" = 1 ]
+	# one token for the whole pull (cached per scope), and at most one more
+	# for the signature look-up that follows it
+	[ "$(wc -l <"$TOKLOG")" -le 2 ]
 	run -1 ckt-fetch --creds tok:wrong "$TOKEN/fx/tiny:1"
 	assert_output_contains "credentials refused"
 }
