@@ -298,7 +298,7 @@ int img_fetch(struct store *s, const char *source, const struct img_fetch_opts *
 		src = img_src_archive_open(&spec, s, err);
 		break;
 	case IMG_TRANSPORT_ACI:
-		src = img_src_aci_open(&spec, s, err);
+		src = img_src_aci_open(&spec, o, s, err);
 		break;
 	case IMG_TRANSPORT_DOCKER:
 		src = img_src_docker_open(&spec, o, err);

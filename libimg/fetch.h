@@ -48,6 +48,12 @@ struct img_fetch_opts {
 	void *progress_data;
 	/* Registry sources: credentials, TLS, parallelism (NULL: defaults). */
 	const struct img_registry_opts *registry;
+	/* aci: URLs and appc discovery: --insecure-options=http,tls; a CA file;
+	 * a port forced on discovery URLs (0: none; tests on loopback). */
+	bool aci_allow_http;
+	bool aci_insecure_tls;
+	const char *aci_ca_file;
+	int aci_discovery_port;
 };
 
 struct img_fetch_result {

@@ -48,8 +48,8 @@ struct img_src *img_src_archive_open(const struct img_source *spec, struct store
 				     struct ckt_err *err);
 /* aci:FILE: renders the ACI (and its dependencies from the store) into a
  * one-layer image; the layer and the stored ACI go into s at open. */
-struct img_src *img_src_aci_open(const struct img_source *spec, struct store *s,
-				 struct ckt_err *err);
+struct img_src *img_src_aci_open(const struct img_source *spec, const struct img_fetch_opts *o,
+				 struct store *s, struct ckt_err *err);
 
 /* Check an oci-layout file's version (shared by the layout and archive sources). */
 int img_oci_layout_check(const char *data, size_t len, struct ckt_err *err);
