@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/xalloc.h"
 #include "base/log.h"
 #include "libimg/fetch.h"
 #include "libimg/platform.h"
@@ -24,8 +25,10 @@ static const char usage[] =
 	"  docker://NAME[:TAG|@DIGEST]    a registry (a bare NAME means the same;\n"
 	"                                 `alpine` is docker.io/library/alpine:latest)\n"
 	"  docker-archive:FILE[:REF|:@N]  what `docker save` writes\n"
-	"  aci:FILE                       an appc ACI (dependencies from the store),\n"
-	"                                 rendered into a one-layer image\n"
+	"  aci:FILE|URL                   an appc ACI (dependencies from the store),\n"
+	"                                 rendered into a one-layer image; FILE.aci.asc\n"
+	"                                 is kept with it\n"
+	"  aci:NAME[:VERSION][,L=V]...    an appc name found by meta discovery\n"
 	"  -                              read sources from stdin, one per line\n"
 	"\n"
 	"Options:\n"
@@ -37,6 +40,9 @@ static const char usage[] =
 	"  --cert-dir DIR                CA (*.crt) and client certificates for TLS\n"
 	"                                (default: /etc/containers/certs.d/HOST:PORT)\n"
 	"  --tls-verify=false            allow plain http and unverified TLS\n"
+	"  --insecure-options=http,tls   aci: URLs and discovery: allow plain http (http),\n"
+	"                                do not check TLS certificates (tls)\n"
+	"  --discovery-port PORT         appc discovery: query this port (tests)\n"
 	"  --verify                      check signatures with the policy (as ckt-verify);\n"
 	"                                a refused image keeps no name, exit status 3\n"
 	CLI_VERIFY_USAGE
@@ -56,7 +62,7 @@ static const char usage[] =
 	"match its digest, or (--verify) signatures the policy refuses.\n";
 
 enum { OPT_PLATFORM = CLI_OPT_FIRST_TOOL, OPT_ALL, OPT_NAME, OPT_CREDS, OPT_CERT_DIR, OPT_TLS,
-       OPT_VERIFY };
+       OPT_VERIFY, OPT_INSECURE, OPT_DISC_PORT };
 
 static void progress(void *data, const char *digest, uint64_t done, uint64_t total)
 {
@@ -116,6 +122,8 @@ int main(int argc, char **argv)
 		{ "creds", required_argument, NULL, OPT_CREDS },
 		{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
 		{ "tls-verify", optional_argument, NULL, OPT_TLS },
+		{ "insecure-options", required_argument, NULL, OPT_INSECURE },
+		{ "discovery-port", required_argument, NULL, OPT_DISC_PORT },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		CLI_VERIFY_OPTIONS,
 		{ 0 },
@@ -146,6 +154,23 @@ int main(int argc, char **argv)
 			fo.name = optarg;
 		} else if (opt == OPT_CREDS) {
 			ro.creds = optarg;
+		} else if (opt == OPT_INSECURE) {
+			_cleanup_free_ char *list = xstrdup(optarg);
+			char *save = NULL;
+			for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+				if (!strcmp(w, "http"))
+					fo.aci_allow_http = true;
+				else if (!strcmp(w, "tls"))
+					fo.aci_insecure_tls = true;
+				else
+					cli_usage_error(&c, "--insecure-options takes http and tls, not '%s'", w);
+			}
+		} else if (opt == OPT_DISC_PORT) {
+			char *end;
+			long p = strtol(optarg, &end, 10);
+			if (*end || p < 1 || p > 65535)
+				cli_usage_error(&c, "invalid --discovery-port '%s'", optarg);
+			fo.aci_discovery_port = (int)p;
 		} else if (opt == OPT_CERT_DIR) {
 			ro.cert_dir = optarg;
 		} else if (opt == OPT_TLS) {
