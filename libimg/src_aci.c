@@ -7,6 +7,7 @@
  * checked; else by name and labels), renders them and the image into one
  * gzip layer written to the store, and builds the config and manifest in
  * memory; read() and copy() then serve those. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@
 #include "base/xalloc.h"
 #include "libimg/aci_tar.h"
 #include "libimg/convert.h"
+#include "libimg/discovery.h"
+#include "libimg/http_get.h"
+#include "libimg/registry.h"
 #include "libimg/json.h"
 #include "libimg/manifest.h"
 #include "libimg/platform.h"
@@ -597,44 +601,173 @@ static const struct img_src_ops aci_ops = {
 	.free = aci_free,
 };
 
-/* "<path without .aci>.aci.asc" (rkt ascPathFromImgPath), read when present. */
-static char *read_sig(const char *path, size_t *len)
+/* "<path without .aci>.aci.asc" (rkt ascPathFromImgPath). */
+static char *asc_name(const char *path)
 {
 	size_t n = strlen(path);
-	_cleanup_free_ char *asc = n > 4 && !strcmp(path + n - 4, ".aci") ? xasprintf("%s.asc", path)
-									 : xasprintf("%s.aci.asc", path);
-	char *data = NULL;
-	struct ckt_err e = CKT_ERR_INIT;
-	if (ckt_read_file(asc, 1 << 20, &data, len, &e) < 0)
-		return NULL;
-	return data;
+	return n > 4 && !strcmp(path + n - 4, ".aci") ? xasprintf("%s.asc", path)
+						       : xasprintf("%s.aci.asc", path);
 }
 
-struct img_src *img_src_aci_open(const struct img_source *spec, struct store *s,
-				 struct ckt_err *err)
+static bool is_url(const char *p)
+{
+	return !strncmp(p, "https://", 8) || !strncmp(p, "http://", 7);
+}
+
+/* A file unless it looks like an appc name: a path that exists, or that
+ * starts with '/' or '.', or ends in .aci, is a file. */
+static bool is_file(const char *p)
+{
+	size_t n = strlen(p);
+	return p[0] == '/' || p[0] == '.' || (n > 4 && !strcmp(p + n - 4, ".aci")) ||
+	       access(p, F_OK) == 0;
+}
+
+/* Download url into an unlinked temporary file in the store. */
+static int download(struct store *s, const char *url, const struct img_http_opts *ho,
+		    struct ckt_err *err)
+{
+	_cleanup_free_ char *tmpdir = ckt_path_join(store_root(s), "tmp");
+	if (ckt_mkdir_p(tmpdir, 0755, err) < 0)
+		return -err->code;
+	_cleanup_close_ int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "temporary file in '%s'", tmpdir);
+	if (img_http_get(url, ho, fd, 0, NULL, NULL, NULL, err) < 0)
+		return -err->code;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return ckt_err_sys(err, CKT_EIO, "seek");
+	return TAKE_FD(fd);
+}
+
+/* The signature beside an image: absent (404) is fine, with a note. */
+static char *get_sig(const char *url, const struct img_http_opts *ho, size_t *len,
+		     struct ckt_err *err, bool *failed)
+{
+	char *body = NULL;
+	struct ckt_err e2 = CKT_ERR_INIT;
+	*failed = false;
+	if (img_http_get(url, ho, -1, 1 << 20, &body, len, NULL, &e2) == 0)
+		return body;
+	if (e2.code == CKT_ENOTFOUND) {
+		ckt_info("no signature at %s", url);
+		return NULL;
+	}
+	*err = e2;
+	*failed = true;
+	return NULL;
+}
+
+/* spec/discovery.md "Validation": the fetched manifest's name and the
+ * requested labels must match the request. */
+static int check_request(const struct img_appc_app *app, const struct img_aci_info *info,
+			 struct ckt_err *err)
+{
+	_cleanup_json_ json_t *m = img_json_parse(info->manifest, info->manifest_len, "manifest", err);
+	if (!m)
+		return -err->code;
+	const char *name = json_string_value(json_object_get(m, "name"));
+	if (!name || strcmp(name, app->name))
+		return ckt_err_fail(err, CKT_EVERIFY, "the image is named '%s', not '%s'",
+				    name ? name : "", app->name);
+	for (char **l = app->labels; l && *l; l++) {
+		const char *eq = strchr(*l, '=');
+		_cleanup_free_ char *k = xstrndup(*l, (size_t)(eq - *l));
+		const char *v = label(m, k);
+		if (!v || strcmp(v, eq + 1))
+			return ckt_err_fail(err, CKT_EVERIFY, "label %s is '%s', not '%s'", k,
+					    v ? v : "(none)", eq + 1);
+	}
+	return 0;
+}
+
+/* Open the ACI named by spec: fd (offset 0), its signature, and for
+ * discovered names the app to check the manifest against. */
+static int open_aci(const struct img_source *spec, const struct img_fetch_opts *o,
+		    struct store *s, char **sig, size_t *sig_len, struct img_appc_app *app,
+		    bool *have_app, struct ckt_err *err)
+{
+	struct img_http_opts ho = { 0 };
+	bool failed;
+	*have_app = false;
+	if (o) {
+		ho.allow_http = o->aci_allow_http;
+		ho.insecure_tls = o->aci_insecure_tls;
+		ho.ca_file = o->aci_ca_file;
+		if (o->registry && o->registry->insecure)
+			ho.allow_http = ho.insecure_tls = true;
+	}
+	/* --cert-dir: its first *.crt is the CA bundle for aci: URLs. */
+	_cleanup_free_ char *ca = NULL;
+	if (!ho.ca_file && o && o->registry && o->registry->cert_dir) {
+		_cleanup_closedir_ DIR *d = opendir(o->registry->cert_dir);
+		struct dirent *de;
+		while (d && !ca && (de = readdir(d))) {
+			size_t n = strlen(de->d_name);
+			if (n > 4 && !strcmp(de->d_name + n - 4, ".crt"))
+				ca = ckt_path_join(o->registry->cert_dir, de->d_name);
+		}
+		ho.ca_file = ca;
+	}
+	if (is_url(spec->path)) {
+		_cleanup_free_ char *asc = asc_name(spec->path);
+		*sig = get_sig(asc, &ho, sig_len, err, &failed);
+		if (failed)
+			return -err->code;
+		return download(s, spec->path, &ho, err);
+	}
+	if (is_file(spec->path)) {
+		_cleanup_free_ char *asc = asc_name(spec->path);
+		struct ckt_err e2 = CKT_ERR_INIT;
+		if (ckt_read_file(asc, 1 << 20, sig, sig_len, &e2) < 0)
+			*sig = NULL;
+		int fd = open(spec->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return ckt_err_sys(err, errno == ENOENT ? CKT_ENOTFOUND : CKT_EIO, "open '%s'",
+					   spec->path);
+		return fd;
+	}
+	struct img_discovery d;
+	if (img_appc_app_parse(spec->path, app, err) < 0)
+		return -err->code;
+	*have_app = true;
+	if (img_discover(app, &ho, o ? o->aci_discovery_port : 0, &d, err) < 0)
+		return -err->code;
+	ckt_info("%s: discovered %s", spec->path, d.aci_url);
+	*sig = get_sig(d.asc_url, &ho, sig_len, err, &failed);
+	int fd = failed ? -(int)err->code : download(s, d.aci_url, &ho, err);
+	img_discovery_release(&d);
+	return fd;
+}
+
+struct img_src *img_src_aci_open(const struct img_source *spec, const struct img_fetch_opts *o,
+				 struct store *s, struct ckt_err *err)
 {
 	struct aci_src *src = xcalloc(1, sizeof(*src));
 	struct render r = { .s = s };
 	struct img_aci_info info = { 0 };
 	struct store_desc layer = { 0 };
+	struct img_appc_app app = { 0 };
+	bool have_app = false;
 	char diff_id[STORE_DIGEST_MAX];
 	_cleanup_free_ char *sig = NULL, *hint = NULL;
 	size_t sig_len = 0;
-	int fd = -1;
+	int fd;
 
 	src->base.ops = &aci_ops;
 	src->base.spec = spec;
-	if (!strncmp(spec->path, "http://", 7) || !strncmp(spec->path, "https://", 8)) {
-		ckt_err_failw(err, CKT_EUSAGE, "only local files are supported by this build",
-			      "ACI URL '%s'", spec->path);
+	fd = open_aci(spec, o, s, &sig, &sig_len, &app, &have_app, err);
+	if (fd < 0)
 		goto fail;
+	if (have_app) {
+		/* Check the name before anything goes into the store. */
+		if (img_aci_check(fd, &info, err) < 0 || check_request(&app, &info, err) < 0 ||
+		    lseek(fd, 0, SEEK_SET) < 0) {
+			close(fd);
+			goto fail;
+		}
+		img_aci_info_release(&info);
 	}
-	fd = open(spec->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ckt_err_sys(err, errno == ENOENT ? CKT_ENOTFOUND : CKT_EIO, "open '%s'", spec->path);
-		goto fail;
-	}
-	sig = read_sig(spec->path, &sig_len);
 	if (img_aci_store_put(s, fd, sig, sig_len, &info, err) < 0) {
 		close(fd);
 		goto fail;
@@ -662,10 +795,12 @@ struct img_src *img_src_aci_open(const struct img_source *spec, struct store *s,
 		src->name = TAKE_PTR(hint);
 	img_ref_release(&ref);
 	ckt_info("%s: ACI %s", spec->path, r.imgs[r.n - 1].info.id);
+	img_appc_app_release(&app);
 	store_desc_release(&layer);
 	render_release(&r);
 	return &src->base;
 fail:
+	img_appc_app_release(&app);
 	img_aci_info_release(&info);
 	store_desc_release(&layer);
 	render_release(&r);
