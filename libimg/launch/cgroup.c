@@ -146,21 +146,18 @@ static int add_dir(struct launch_cgroup *cg, const char *dir, struct ckt_err *er
 int launch_cgroup_create(const char *name, const struct launch_limits *limits,
 			 struct launch_cgroup *cg, struct ckt_err *err)
 {
-	const char *want[3];
-	size_t nwant = 0;
+	/* All three controllers whenever one limit is set, so that ckt update
+	 * can set the others later; only the requested ones must exist. */
+	static const char *const want[] = { "memory", "cpu", "pids" };
+	bool need[] = { limits->memory != 0, limits->cpu_milli != 0, limits->pids != 0 };
+	size_t nwant = ARRAY_SIZE(want);
 	struct hier v2;
 	bool have_v2;
 	_cleanup_free_ char *v2own = NULL;
 	_cleanup_free_ char *leaf = xasprintf("ckt-%s", name);
 
 	memset(cg, 0, sizeof(*cg));
-	if (limits->memory)
-		want[nwant++] = "memory";
-	if (limits->cpu_milli)
-		want[nwant++] = "cpu";
-	if (limits->pids)
-		want[nwant++] = "pids";
-	if (!nwant)
+	if (!need[0] && !need[1] && !need[2])
 		return 0;
 	have_v2 = find_hier(NULL, &v2);
 	if (have_v2)
@@ -174,12 +171,19 @@ int launch_cgroup_create(const char *name, const struct launch_limits *limits,
 			 * EBUSY when our own cgroup holds processes and is not the
 			 * root (v2's no-internal-processes rule). */
 			_cleanup_free_ char *plus = xasprintf("+%s", want[i]);
-			if (write_file(v2own, "cgroup.subtree_control", plus, err) < 0)
+			if (write_file(v2own, "cgroup.subtree_control", plus, err) < 0) {
+				if (!need[i]) {
+					ckt_err_clear(err);
+					continue;
+				}
 				goto fail;
+			}
 			dir = ckt_path_join(v2own, leaf);
 		} else {
 			struct hier h;
 			if (!find_hier(want[i], &h)) {
+				if (!need[i])
+					continue;
 				ckt_err_fail(err, CKT_EIO,
 					     "no cgroup hierarchy offers the '%s' controller", want[i]);
 				goto fail;
@@ -188,8 +192,13 @@ int launch_cgroup_create(const char *name, const struct launch_limits *limits,
 			hier_release(&h);
 			dir = ckt_path_join(own, leaf);
 		}
-		if (add_dir(cg, dir, err) < 0)
+		if (add_dir(cg, dir, err) < 0) {
+			if (!need[i] && (err->errnum == EACCES || err->errnum == EROFS)) {
+				ckt_err_clear(err);
+				continue;
+			}
 			goto fail;
+		}
 	}
 	if (launch_cgroup_set(cg->dirs, cg->n, limits, err) < 0)
 		goto fail;
