@@ -13,6 +13,7 @@
 #include "base/path.h"
 #include "base/xalloc.h"
 #include "libimg/aci_tar.h"
+#include "libimg/fetch.h"
 #include "libimg/image.h"
 #include "libimg/json.h"
 #include "libimg/manifest.h"
@@ -532,6 +533,44 @@ int img_aci_store_open(struct store *s, const struct store_desc *desc, struct ck
 	r = store_blob_open(s, l.digest, err);
 	store_desc_release(&l);
 	return r;
+}
+
+int img_aci_to_oci(struct store *s, const char *id_or_name, char **digest, struct ckt_err *err)
+{
+	struct store_desc d;
+	char id[IMG_ACI_ID_MAX];
+	if (img_aci_store_find(s, id_or_name, NULL, &d, id, err) < 0)
+		return -err->code;
+	/* The stored ACI file is a blob: fetch renders it like any aci:FILE. */
+	_cleanup_free_ char *path = NULL;
+	json_t *m = NULL;
+	int r = read_wrapper(s, &d, &m, NULL, err);
+	store_desc_release(&d);
+	if (r < 0)
+		return -err->code;
+	struct store_desc l = { 0 };
+	r = img_json_desc(json_array_get(json_object_get(m, "layers"), 0), "layer", &l, err);
+	json_decref(m);
+	if (r < 0)
+		return -err->code;
+	path = store_blob_path(s, l.digest);
+	store_desc_release(&l);
+	_cleanup_free_ char *src = xasprintf("aci:%s", path);
+	_cleanup_free_ char *name = xasprintf("localhost/aci/%.19s:latest", id);
+	struct img_fetch_opts fo = { .name = NULL };
+	struct img_fetch_result res;
+	if (img_fetch(s, src, &fo, &res, err) < 0) {
+		/* An AC name that is no docker reference: name it by its ID. */
+		if (err->code != CKT_EUSAGE && err->code != CKT_EFORMAT)
+			return ckt_err_wrap(err, "render ACI %s", id);
+		ckt_err_clear(err);
+		fo.name = name;
+		if (img_fetch(s, src, &fo, &res, err) < 0)
+			return ckt_err_wrap(err, "render ACI %s", id);
+	}
+	*digest = xstrdup(res.digest);
+	img_fetch_result_release(&res);
+	return 0;
 }
 
 /* ---- OCI → ACI ----------------------------------------------------------- */

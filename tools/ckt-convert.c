@@ -11,6 +11,7 @@
 #include "libimg/convert.h"
 #include "libimg/dest.h"
 #include "libimg/fetch.h"
+#include "libimg/image.h"
 #include "libimg/platform.h"
 #include "tools/cli.h"
 
@@ -120,8 +121,24 @@ static int to_aci(struct conv *cv, struct store *s, const char *ref, struct ckt_
 
 static int to_dest(struct conv *cv, struct store *s, const char *ref, struct ckt_err *err)
 {
-	_cleanup_free_ char *written = NULL;
-	if (img_dest_write(s, ref, cv->to, &cv->dopts, &written, err) < 0)
+	_cleanup_free_ char *written = NULL, *rendered = NULL;
+	struct store_desc d;
+	char id[IMG_ACI_ID_MAX];
+	struct ckt_err e2 = CKT_ERR_INIT;
+	/* A stored ACI (by image ID or AC name) is rendered to OCI first;
+	 * an OCI image of the same name takes precedence. */
+	if (img_image_resolve(s, ref, NULL, &d, &e2) == 0 &&
+	    strncmp(ref, "sha512-", 7)) {
+		store_desc_release(&d);
+	} else if (img_aci_store_find(s, ref, NULL, &d, id, &e2) == 0) {
+		store_desc_release(&d);
+		if (img_aci_to_oci(s, id, &rendered, err) < 0)
+			return -err->code;
+	} else if (!strncmp(ref, "sha512-", 7)) {
+		*err = e2;
+		return -err->code;
+	}
+	if (img_dest_write(s, rendered ? rendered : ref, cv->to, &cv->dopts, &written, err) < 0)
 		return -err->code;
 	if (cv->c.json)
 		print_json(&cv->c, json_pack("{s:s, s:s}", "reference", ref, "destination", written));

@@ -216,3 +216,13 @@ aci_id() {
 	run -0 "$PYTHON" "$CKT_TOP/tests/fixtures/treecmp.py" "$W/orig" "$W/back"
 	run -2 ckt-convert --to aci --no-squash localhost/oci:multi
 }
+
+@test "convert: a stored ACI, named by an ID prefix, goes to docker-archive and oci-archive" {
+	id=$(ckt-convert --to aci -o "$W/m.aci" localhost/oci:multi)
+	run -0 ckt-convert --to docker-archive:"$W/d.tar":localhost/from-aci:1 "${id:0:20}"
+	run -0 skopeo inspect --config docker-archive:"$W/d.tar"
+	[ "$(jq -c .config.Entrypoint <<<"$output")" = '["/bin/busybox"]' ]
+	run -0 ckt-convert --to oci-archive:"$W/o.tar":x "$id"
+	run -0 skopeo inspect oci-archive:"$W/o.tar:x"
+	run -2 ckt-convert --to oci:"$W/l" sha512-zz
+}
