@@ -1073,7 +1073,8 @@ int img_apply_finish(struct img_apply *a, struct ckt_err *err)
 {
 	cache_drop(a);
 	smap_clear(&a->dir_idx);
-	qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), depth_cmp);
+	if (a->n_dirs)
+		qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), depth_cmp);
 	for (size_t i = 0; i < a->n_dirs; i++) {
 		struct dirfix *f = &a->dirs[i];
 		if (f->dead)
