@@ -15,6 +15,8 @@
 
 /* Bytes kept from an error response body, for its message. */
 #define ERRBODY_MAX 8192
+/* curl hands over at most 16 KiB a call: gather writes into larger ones. */
+#define XFER_BUF (1u << 20)
 
 struct xfer {
 	struct img_registry *r;
@@ -27,6 +29,8 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	struct ckt_buf errbody;	/* body of a non-2xx answer */
 	int body_state;		/* 0 unknown, 1 into the writer, 2 error body */
+	char *buf;		/* body bytes not yet given to the writer */
+	size_t blen;
 	struct ckt_err err;	/* a failure inside a callback */
 	bool failed;
 	unsigned attempts;
@@ -69,6 +73,21 @@ static int classify(struct xfer *x)
 	return 2;
 }
 
+/* Hand buffered bytes to the store writer (before any decision that
+ * depends on its size). */
+static int xfer_flush(struct xfer *x)
+{
+	if (!x->blen || x->failed)
+		return x->failed ? -1 : 0;
+	size_t n = x->blen;
+	x->blen = 0;
+	if (store_writer_write(x->w, x->buf, n, &x->err) < 0) {
+		x->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
 static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
 {
 	struct xfer *x = data;
@@ -85,10 +104,19 @@ static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
 			ckt_buf_add(&x->errbody, buf, len);
 		return len;
 	}
-	if (store_writer_write(x->w, buf, len, &x->err) < 0) {
-		x->failed = true;
+	if (x->blen + len > XFER_BUF && xfer_flush(x) < 0)
 		return 0;
+	if (len >= XFER_BUF) {
+		if (store_writer_write(x->w, buf, len, &x->err) < 0) {
+			x->failed = true;
+			return 0;
+		}
+		return len;
 	}
+	if (!x->buf)
+		x->buf = xmalloc(XFER_BUF);
+	memcpy(x->buf + x->blen, buf, len);
+	x->blen += len;
 	return len;
 }
 
@@ -144,6 +172,7 @@ static int xfer_finish(struct xfer *x, CURLcode cc, struct ckt_err *err)
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	bool can_retry = x->attempts <= r->o.max_retries;
 
+	xfer_flush(x);
 	if (x->failed) {
 		*err = x->err;
 		return -err->code;
@@ -196,6 +225,7 @@ static void xfer_release(struct xfer *x, CURLM *m)
 	curl_slist_free_all(x->hdrs);
 	reg_hdrs_free(&x->rh);
 	ckt_buf_release(&x->errbody);
+	free(x->buf);
 	store_writer_free(x->w);
 }
 
