@@ -64,6 +64,9 @@ LIB_IMG := $(BUILD)/libckt-img.a
 # Link order follows the dependency direction: tools -> libimg -> keys/store -> base.
 ALL_LIBS := $(LIB_IMG) $(LIB_KEYS) $(LIB_STORE) $(LIB_BASE)
 
+# Keep objects that pattern rules build on the way (tools, tests).
+.SECONDARY:
+
 .PHONY: all check unit integration deps lint install uninstall clean bench demo man
 all: $(TOOLS)
 
