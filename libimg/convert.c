@@ -556,18 +556,12 @@ int img_aci_to_oci(struct store *s, const char *id_or_name, char **digest, struc
 	path = store_blob_path(s, l.digest);
 	store_desc_release(&l);
 	_cleanup_free_ char *src = xasprintf("aci:%s", path);
+	/* A name of its own, so no image the user named is retagged. */
 	_cleanup_free_ char *name = xasprintf("localhost/aci/%.19s:latest", id);
-	struct img_fetch_opts fo = { .name = NULL };
+	struct img_fetch_opts fo = { .name = name };
 	struct img_fetch_result res;
-	if (img_fetch(s, src, &fo, &res, err) < 0) {
-		/* An AC name that is no docker reference: name it by its ID. */
-		if (err->code != CKT_EUSAGE && err->code != CKT_EFORMAT)
-			return ckt_err_wrap(err, "render ACI %s", id);
-		ckt_err_clear(err);
-		fo.name = name;
-		if (img_fetch(s, src, &fo, &res, err) < 0)
-			return ckt_err_wrap(err, "render ACI %s", id);
-	}
+	if (img_fetch(s, src, &fo, &res, err) < 0)
+		return ckt_err_wrap(err, "render ACI %s", id);
 	*digest = xstrdup(res.digest);
 	img_fetch_result_release(&res);
 	return 0;

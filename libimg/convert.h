@@ -90,8 +90,9 @@ int img_aci_store_open(struct store *s, const struct store_desc *desc, struct ck
 
 /* Render the stored ACI named id_or_name (as img_aci_store_find) and its
  * dependencies into a one-layer OCI image in the store (as ckt-fetch
- * aci:FILE does); *digest receives the image manifest's digest (a
- * reference img_image_resolve takes), newly allocated. */
+ * aci:FILE does), named localhost/aci/sha512-<12 hex>:latest so that no
+ * name the user gave is retagged; *digest receives the image manifest's
+ * digest (a reference img_image_resolve takes), newly allocated. */
 int img_aci_to_oci(struct store *s, const char *id_or_name, char **digest, struct ckt_err *err);
 
 enum img_layer_compression {

@@ -219,7 +219,11 @@ aci_id() {
 
 @test "convert: a stored ACI, named by an ID prefix, goes to docker-archive and oci-archive" {
 	id=$(ckt-convert --to aci -o "$W/m.aci" localhost/oci:multi)
+	before=$(ckt-image inspect localhost/oci:multi | jq -r .digest)
 	run -0 ckt-convert --to docker-archive:"$W/d.tar":localhost/from-aci:1 "${id:0:20}"
+	# The rendering gets a name of its own: the image the ACI came from keeps its name.
+	[ "$(ckt-image inspect localhost/oci:multi | jq -r .digest)" = "$before" ]
+	ckt-image inspect "localhost/aci/${id:0:19}:latest" >/dev/null
 	run -0 skopeo inspect --config docker-archive:"$W/d.tar"
 	[ "$(jq -c .config.Entrypoint <<<"$output")" = '["/bin/busybox"]' ]
 	run -0 ckt-convert --to oci-archive:"$W/o.tar":x "$id"
