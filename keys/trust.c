@@ -221,8 +221,11 @@ int keys_trust_load(const struct keys_config *c, const char *name, struct keys_p
 	if (r >= 0 && ks.n) {
 		struct keys_pgp *scratch = keys_pgp_new(err);
 		r = scratch ? 0 : -err->code;
-		for (size_t i = 0; i < ks.n && r >= 0; i++)
-			r = load_key_file(k, scratch, &ks.v[i], &(char *){ NULL }, err);
+		for (size_t i = 0; i < ks.n && r >= 0; i++) {
+			char *uid = NULL;
+			r = load_key_file(k, scratch, &ks.v[i], &uid, err);
+			free(uid);
+		}
 		keys_pgp_free(scratch);
 	}
 	if (r >= 0 && fprs) {
