@@ -161,3 +161,18 @@ $REG/multi:1"
 	run -0 ckt-fetch --verify --policy policy.json --registries.d "$REGD" "docker://$REG/app:1"
 	[[ "$output" == "$REG/app@sha256:"* ]]
 }
+
+@test "ckt-exec runs a signed image only when its key is trusted (no policy file)" {
+	ckt-fetch -q --name example.com/exec/tiny:1 "oci:$FX/oci:tiny" >/dev/null
+	ckt-sign -q --sign-by "$A" example.com/exec/tiny:1 >/dev/null
+	T=(--local-config "$BATS_TEST_TMPDIR/lc" --system-config "$BATS_TEST_TMPDIR/sc")
+	CKT_POLICY= run -3 --separate-stderr ckt-exec "${T[@]}" example.com/exec/tiny:1 -- /bin/echo hi
+	[ -z "$output" ]
+	ckt-trust -q "${T[@]}" --prefix example.com/exec --yes "$KEYS/alice.asc" >/dev/null
+	CKT_POLICY= run -0 --separate-stderr ckt-exec "${T[@]}" example.com/exec/tiny:1 -- /bin/echo hi
+	[ "$output" = hi ]
+	# Signed by bob, trusted for another prefix: refused.
+	ckt-fetch -q --name example.com/exec2/tiny:1 "oci:$FX/oci:tiny" >/dev/null
+	CKT_POLICY= run -3 --separate-stderr ckt-exec "${T[@]}" example.com/exec2/tiny:1 -- /bin/echo hi
+	[[ "$stderr" == *"(unknown key)"* ]]
+}
