@@ -58,6 +58,11 @@ static inline void img_registry_freep(struct img_registry **r)
  * not a registry. */
 int img_registry_ping(struct img_registry *r, struct ckt_err *err);
 
+/* Check that the credentials found for the registry (o->creds first) are
+ * accepted: basic auth on GET /v2/, or a token from the bearer realm.
+ * Refused: CKT_ENET (HTTP 401); none found: CKT_EUSAGE. */
+int img_registry_check_login(struct img_registry *r, struct ckt_err *err);
+
 /* The Accept list for manifests and indexes (OCI and docker schema2, and
  * schema1 so it can be refused by name). */
 extern const char img_registry_manifest_accept[];

@@ -179,3 +179,26 @@ int reg_auth_challenged(struct img_registry *r, const char *scope, const char *w
 	rc = fetch_token(r, scope, err);
 	return rc;
 }
+
+int img_registry_check_login(struct img_registry *r, struct ckt_err *err)
+{
+	if (reg_ping(r, err) < 0 || load_creds(r, err) < 0)
+		return -err->code;
+	if (!r->have_creds)
+		return ckt_err_fail(err, CKT_EUSAGE, "no credentials for '%s'", r->domain);
+	if (r->scheme == REG_AUTH_BEARER) {
+		/* A token for no particular scope proves the credentials. */
+		return fetch_token(r, "", err);
+	}
+	_cleanup_free_ char *url = xasprintf("%s/v2/", r->base);
+	_cleanup_free_ char *auth = basic_header(&r->creds);
+	struct reg_req q = { .method = "GET", .url = url, .body_fd = -1 };
+	q.headers[0] = auth;
+	int rc = reg_request(r, &q, err);
+	if (rc == 0 && q.status != 200) {
+		reg_status_fail(err, q.status, q.resp.buf, q.resp.len, "log in to '%s'", r->domain);
+		rc = -1;
+	}
+	reg_req_release(&q);
+	return rc < 0 ? -err->code : 0;
+}

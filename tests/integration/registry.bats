@@ -212,3 +212,25 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	assert_output_contains "127.0.0.1:$(ckt_port 9)"
 	[ "$(store_state)" = "$before" ]
 }
+
+@test "ckt login checks and stores credentials (0600); ckt logout removes them" {
+	run -1 ckt-login --cert-dir "$RD/cadir" -u bob --password-stdin "$TLS" <<<"wrong"
+	assert_output_contains "401"
+	[ ! -e "$XDG_RUNTIME_DIR/containers/auth.json" ]
+	run -0 --separate-stderr ckt-login --cert-dir "$RD/cadir" -u bob --password-stdin "$TLS" <<<"bobpass"
+	[ -z "$output" ]
+	[ "$(stat -c %a "$XDG_RUNTIME_DIR/containers/auth.json")" = 600 ]
+	[ "$(jq -r --arg h "$TLS" '.auths[$h].auth' "$XDG_RUNTIME_DIR/containers/auth.json" | base64 -d)" = bob:bobpass ]
+	run -0 ckt login -u tok -p tokpass "$TOKEN"
+	run -1 ckt login -u tok -p nope "$TOKEN"
+	run -0 ckt-fetch --cert-dir "$RD/cadir" "$TLS/fx/tiny:1"
+	run -0 ckt-fetch "$TOKEN/fx/tiny:1"
+	run -0 ckt-logout "$TLS"
+	run -1 ckt-logout "$TLS"
+	assert_output_contains "not logged in"
+	[ "$(jq -r --arg h "$TOKEN" '.auths | has($h)' "$XDG_RUNTIME_DIR/containers/auth.json")" = true ]
+	run -1 ckt-fetch --cert-dir "$RD/cadir" "$TLS/fx/multi:1"
+	run -2 ckt-login "$TLS"
+	run -0 ckt-login --no-check --authfile "$BATS_TEST_TMPDIR/a.json" -u x -p y docker.io
+	[ "$(jq -r '.auths["https://index.docker.io/v1/"].auth' "$BATS_TEST_TMPDIR/a.json" | base64 -d)" = x:y ]
+}
