@@ -103,15 +103,23 @@ int store_tree_publish(struct store *s, const char *name, const char *tmpdir,
 	 * publish has no manifest: it goes first. */
 	if (store_rm_rf_at(AT_FDCWD, dir) < 0)
 		return ckt_err_sys(err, CKT_EIO, "remove stale '%s'", dir);
-	if (ckt_write_file_atomic(man, manifest, len, 0644, err) < 0)
+	/* No fsync: a tree is a cache of its layers, not data of its own.
+	 * Syncing thousands of files would cost more than the unpack; a tree
+	 * damaged by a crash is found by fsck against its manifest. */
+	_cleanup_free_ char *tmpman = xasprintf("%s/.manifest", tmpdir);
+	_cleanup_close_ int fd = open(tmpman, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "create '%s'", tmpman);
+	if (ckt_write_all(fd, manifest, len, err) < 0)
 		return ckt_err_wrap(err, "publish tree '%s'", name);
+	if (rename(tmpman, man) < 0)
+		return ckt_err_sys(err, CKT_EIO, "rename '%s' to '%s'", tmpman, man);
 	if (rename(tmpdir, dir) < 0) {
 		int r = ckt_err_sys(err, CKT_EIO, "rename '%s' to '%s'", tmpdir, dir);
 		unlink(man);
 		return r;
 	}
-	_cleanup_free_ char *trees = xasprintf("%s/trees", store_root(s));
-	return ckt_fsync_dir(trees, err);
+	return 0;
 }
 
 int store_tree_manifest(struct store *s, const char *name, char **out, size_t *len,

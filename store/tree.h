@@ -7,9 +7,9 @@
  *   $STORE/trees/<name>.lock   flock held while <name> is being built
  *
  * A tree is built in a fresh directory under $STORE/tmp/ and published with
- * store_tree_publish(): the manifest is written atomically first, then the
- * directory is renamed into trees/, then trees/ is fsynced; a tree counts as
- * present only when both exist.  The store knows names, directories and
+ * store_tree_publish(): the manifest is renamed into trees/ first, then the
+ * directory; a tree counts as present only when both exist.  Trees are a
+ * cache of their layers and are not fsynced (fsck checks them).  The store knows names, directories and
  * locks, nothing of what the names mean (libimg uses layer chain IDs). */
 #include <stdbool.h>
 #include <stddef.h>
