@@ -302,8 +302,16 @@ static int copy_xattrs(struct copy_ctx *c, int sfd, int dfd, const char *rel, st
  * copy_file_range (in-kernel), else read/write. */
 static int copy_data(int sfd, int dfd, off_t size, const char *rel, struct ckt_err *err)
 {
-	if (size == 0 || ioctl(dfd, FICLONE, sfd) == 0)
+	/* after the first refusal, this filesystem has no reflinks */
+	static __thread bool no_reflink;
+	if (size == 0)
 		return 0;
+	if (!no_reflink) {
+		if (ioctl(dfd, FICLONE, sfd) == 0)
+			return 0;
+		no_reflink = errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL ||
+			     errno == EXDEV || errno == ENOSYS;
+	}
 	off_t left = size;
 	while (left > 0) {
 		ssize_t n = copy_file_range(sfd, NULL, dfd, NULL, (size_t)left, 0);

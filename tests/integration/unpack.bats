@@ -281,3 +281,14 @@ crun_run() {
 			XDG_RUNTIME_DIR="$1" crun --root "$1/crun" run --bundle "$1/rb" "ckt-rl-$$"' sh "$U"
 	[ "$output" = "uid=1000(app) gid=1000(app)" ]
 }
+
+@test "snapshots: two unpacks at once build the tree once, under its lock" {
+	ckt-fetch -q "oci:$FX/oci:multi" >/dev/null
+	ckt-unpack -q "oci:$FX/oci:multi" "$T/a" >"$T/a.out" 2>&1 &
+	local pid=$!
+	run -0 ckt-unpack -q "oci:$FX/oci:multi" "$T/b"
+	wait "$pid"
+	[ "$(trees)" -eq 1 ] && [ -z "$(ls -A "$CKT_STORE/tmp")" ]
+	run -0 "$PYTHON" "$TREECMP" "$T/a" "$T/b"
+	run -0 ckt-image fsck
+}
