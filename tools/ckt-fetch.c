@@ -40,8 +40,9 @@ static const char usage[] =
 	"  --cert-dir DIR                CA (*.crt) and client certificates for TLS\n"
 	"                                (default: /etc/containers/certs.d/HOST:PORT)\n"
 	"  --tls-verify=false            allow plain http and unverified TLS\n"
-	"  --insecure-options=http,tls   aci: URLs and discovery: allow plain http (http),\n"
-	"                                do not check TLS certificates (tls)\n"
+	"  --insecure-options=LIST       aci: URLs and discovery: allow plain http (http),\n"
+	"                                do not check TLS certificates (tls); image: skip\n"
+	"                                --verify with a warning; all-fetch: all three\n"
 	"  --discovery-port PORT         appc discovery: query this port (tests)\n"
 	"  --verify                      check signatures with the policy (as ckt-verify);\n"
 	"                                a refused image keeps no name, exit status 3\n"
@@ -103,7 +104,7 @@ static int check_signatures(struct store *s, const char *src, const struct img_f
 	if (img_sigs_collect(s, src, r->name, r->digest, ro, po->registries_d, NULL, &serr) < 0)
 		ckt_warn("%s: signatures not copied: %s%s%s%s", r->name, serr.what,
 			 *serr.why ? " (" : "", serr.why, *serr.why ? ")" : "");
-	if (!verify || img_policy_check_ref(s, r->name, po, err) == 0)
+	if (!verify || img_policy_check_fetched(s, src, r->name, po, err) == 0)
 		return 0;
 	if (!r->up_to_date) {
 		struct ckt_err ignored = CKT_ERR_INIT;
@@ -158,12 +159,19 @@ int main(int argc, char **argv)
 			_cleanup_free_ char *list = xstrdup(optarg);
 			char *save = NULL;
 			for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-				if (!strcmp(w, "http"))
+				bool all = !strcmp(w, "all") || !strcmp(w, "all-fetch");
+				if (!strcmp(w, "http") || all)
 					fo.aci_allow_http = true;
-				else if (!strcmp(w, "tls"))
+				if (!strcmp(w, "tls") || all)
 					fo.aci_insecure_tls = true;
-				else
-					cli_usage_error(&c, "--insecure-options takes http and tls, not '%s'", w);
+				/* image: --verify is skipped with a warning (issue 7). */
+				if (!strcmp(w, "image") || all || !strcmp(w, "all-run"))
+					po.insecure_image = true;
+				if (!all && strcmp(w, "http") && strcmp(w, "tls") && strcmp(w, "image") &&
+				    strcmp(w, "all-run") && strcmp(w, "none") && strcmp(w, "pubkey") &&
+				    strcmp(w, "ondisk"))
+					cli_usage_error(&c, "--insecure-options takes http, tls, image, "
+						       "all-fetch, all, not '%s'", w);
 			}
 		} else if (opt == OPT_DISC_PORT) {
 			char *end;
