@@ -1,5 +1,6 @@
 #include "libimg/policy.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include "base/xalloc.h"
 #include "keys/pgp.h"
 #include "keys/trust.h"
+#include "libimg/aci.h"
+#include "libimg/convert.h"
+#include "libimg/fetch.h"
 #include "libimg/json.h"
 #include "libimg/lookaside.h"
 #include "libimg/ref.h"
@@ -745,12 +749,13 @@ int img_policy_check_ref(struct store *s, const char *ref, const struct img_poli
 	return ret;
 }
 
-int img_policy_check_aci(const char *aci_path, const char *asc_path, const char *name,
-			 const struct img_policy_opts *o, struct ckt_err *err)
+/* Check the ACI open at fd (what of it for messages) against the detached
+ * signature sig (NULL: none) under the "aci" transport for name. */
+static int check_aci_fd(int fd, const char *what, const char *sig, size_t slen, const char *name,
+			const struct img_policy_opts *o, struct ckt_err *err)
 {
 	struct policy p;
-	_cleanup_free_ char *sig = NULL;
-	size_t slen;
+	int ret = 0;
 	if (o && o->insecure_image) {
 		ckt_warn("image signature verification has been disabled");
 		return 0;
@@ -759,14 +764,6 @@ int img_policy_check_aci(const char *aci_path, const char *asc_path, const char 
 		return -err->code;
 	_cleanup_strv_ char **scopes = scopes_of(NULL, name);
 	const struct reqs *rs = find_reqs(&p, "aci", (const char *const *)scopes);
-	struct ckt_err nf = CKT_ERR_INIT;
-	int ret = 0;
-	bool have_sig = ckt_read_file(asc_path, IMG_SIG_MAX, &sig, &slen, &nf) == 0;
-	if (!have_sig && nf.code != CKT_ENOTFOUND) {
-		*err = nf;
-		policy_release(&p);
-		return -err->code;
-	}
 	for (size_t i = 0; i < rs->n && ret == 0; i++) {
 		const struct req *r = &rs->v[i];
 		if (r->type == REQ_ACCEPT)
@@ -781,30 +778,149 @@ int img_policy_check_aci(const char *aci_path, const char *asc_path, const char 
 					    "ACIs carry no sigstore signatures");
 			break;
 		}
-		if (!have_sig) {
-			ret = ckt_err_failw(err, CKT_EVERIFY, "no signature", "no '%s'",
-					    asc_path);
+		if (!sig) {
+			ret = ckt_err_failw(err, CKT_EVERIFY, "no signature",
+					    "no detached signature (.aci.asc)");
 			break;
 		}
 		struct subject sub = { NULL, name, { NULL, NULL }, NULL, 0, o };
 		_cleanup_pgp_ struct keys_pgp *k = keys_pgp_new(err);
-		_cleanup_close_ int fd = open(aci_path, O_RDONLY | O_CLOEXEC);
 		char signer[KEYS_FPR_MAX];
 		if (!k || load_gpg_keys(&sub, r, k, err) < 0) {
 			ret = -err->code;
 			break;
 		}
-		if (fd < 0) {
-			ret = ckt_err_sys(err, CKT_EIO, "open '%s'", aci_path);
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			ret = ckt_err_sys(err, CKT_EIO, "seek '%s'", what);
 			break;
 		}
+		/* The bytes signed are the ACI as distributed (rkt). */
 		ret = keys_pgp_verify_detached(k, sig, slen, fd, signer, err);
 		if (ret == 0)
-			ckt_debug("'%s' signed by key %s", aci_path, signer);
+			ckt_debug("'%s' signed by key %s", what, signer);
 	}
 	if (ret < 0)
-		ckt_err_wrap(err, "verify '%s' (%s)%s%s", aci_path, name,
-			     p.path ? " under policy " : "", p.path ? p.path : "");
+		ckt_err_wrap(err, "verify '%s' (%s)%s%s", what, name, p.path ? " under policy " : "",
+			     p.path ? p.path : "");
 	policy_release(&p);
+	return ret;
+}
+
+int img_policy_check_aci(const char *aci_path, const char *asc_path, const char *name,
+			 const struct img_policy_opts *o, struct ckt_err *err)
+{
+	_cleanup_free_ char *sig = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t slen = 0;
+	struct ckt_err nf = CKT_ERR_INIT;
+	if (ckt_read_file(asc_path, IMG_SIG_MAX, &sig, &slen, &nf) < 0 &&
+	    nf.code != CKT_ENOTFOUND) {
+		*err = nf;
+		return -err->code;
+	}
+	fd = open(aci_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckt_err_sys(err, errno == ENOENT ? CKT_ENOTFOUND : CKT_EIO, "open '%s'",
+				   aci_path);
+	return check_aci_fd(fd, aci_path, sig, slen, name, o, err);
+}
+
+int img_policy_check_stored_aci(struct store *s, const char *id_or_name,
+				const struct img_policy_opts *o, struct ckt_err *err)
+{
+	struct store_desc desc = { 0 };
+	char id[IMG_ACI_ID_MAX];
+	_cleanup_free_ char *wrapper = NULL, *sig = NULL, *name = NULL;
+	size_t wlen, slen = 0;
+	int ret = 0;
+
+	if (img_aci_store_find(s, id_or_name, NULL, &desc, id, err) < 0)
+		return -err->code;
+	if (store_blob_read(s, desc.digest, IMG_MANIFEST_MAX, &wrapper, &wlen, err) < 0) {
+		store_desc_release(&desc);
+		return ckt_err_wrap(err, "stored ACI %s", id);
+	}
+	/* convert.h: the name annotation, layers[0] the ACI as distributed,
+	 * an optional layer with its .aci.asc. */
+	json_t *m = img_json_parse(wrapper, wlen, "stored ACI", err), *l;
+	json_t *ann = m ? json_object_get(m, "annotations") : NULL;
+	const char *nm = json_string_value(json_object_get(ann, IMG_ANNOT_ACI_NAME));
+	size_t i;
+	if (!m)
+		ret = -err->code;
+	else if (!nm)
+		ret = ckt_err_fail(err, CKT_EFORMAT, "stored ACI %s has no name", id);
+	else
+		name = xstrdup(nm);
+	json_array_foreach(m ? json_object_get(m, "layers") : NULL, i, l) {
+		const char *mt = json_string_value(json_object_get(l, "mediaType"));
+		const char *dg = json_string_value(json_object_get(l, "digest"));
+		if (ret == 0 && !sig && mt && dg && !strcmp(mt, IMG_MT_ACI_SIGNATURE) &&
+		    store_digest_valid(dg) && store_blob_read(s, dg, IMG_SIG_MAX, &sig, &slen, err) < 0)
+			ret = -err->code;
+	}
+	json_decref(m);
+	int fd = ret == 0 ? img_aci_store_open(s, &desc, err) : -1;
+	store_desc_release(&desc);
+	if (ret < 0 || fd < 0)
+		return ckt_err_wrap(err, "stored ACI %s", id);
+	ret = check_aci_fd(fd, id, sig, slen, name, o, err);
+	close(fd);
+	return ret;
+}
+
+int img_policy_check_fetched(struct store *s, const char *source, const char *name,
+			     const struct img_policy_opts *o, struct ckt_err *err)
+{
+	struct img_source src = { 0 };
+	struct stat st;
+	if (img_source_parse(source, &src, err) < 0)
+		return -err->code;
+	if (src.transport != IMG_TRANSPORT_ACI) {
+		img_source_release(&src);
+		return img_policy_check_ref(s, name, o, err);
+	}
+	int ret;
+	if (stat(src.path, &st) == 0 && S_ISREG(st.st_mode)) {
+		/* A local file: its own .asc beside it (rkt ascPathFromImgPath). */
+		size_t n = strlen(src.path);
+		_cleanup_free_ char *asc = n > 4 && !strcmp(src.path + n - 4, ".aci")
+						   ? xasprintf("%s.asc", src.path)
+						   : xasprintf("%s.aci.asc", src.path);
+		_cleanup_close_ int fd = open(src.path, O_RDONLY | O_CLOEXEC);
+		struct img_aci_info info = { 0 };
+		if (fd < 0 || img_aci_check(fd, &info, err) < 0) {
+			img_source_release(&src);
+			return fd < 0 ? ckt_err_sys(err, CKT_EIO, "open '%s'", src.path)
+				      : -(int)err->code;
+		}
+		_cleanup_json_ json_t *m = img_json_parse(info.manifest, info.manifest_len,
+							  "ACI manifest", err);
+		const char *acname = m ? json_string_value(json_object_get(m, "name")) : NULL;
+		if (!m)
+			ret = -err->code;
+		else if (!acname)
+			ret = ckt_err_fail(err, CKT_EFORMAT, "ACI '%s' has no name", src.path);
+		else
+			ret = img_policy_check_aci(src.path, asc, acname, o, err);
+		img_aci_info_release(&info);
+	} else {
+		/* Fetched over the network: the stored ACI of that AC name, the
+		 * newest being the one just fetched.  The AC name is the store
+		 * name without its tag (docker's normalisation undone for a
+		 * single-component name). */
+		struct img_ref r = IMG_REF_INIT;
+		if (img_ref_parse(name, &r, err) < 0) {
+			img_source_release(&src);
+			return -err->code;
+		}
+		_cleanup_free_ char *acname = img_ref_name(&r);
+		img_ref_release(&r);
+		const char *q = acname;
+		if (!strncmp(q, "docker.io/library/", 18) && !strstr(src.path, "docker.io"))
+			q += 18;
+		ret = img_policy_check_stored_aci(s, q, o, err);
+	}
+	img_source_release(&src);
 	return ret;
 }

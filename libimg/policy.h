@@ -65,6 +65,19 @@ int img_policy_check_ref(struct store *s, const char *ref, const struct img_poli
 int img_policy_check_aci(const char *aci_path, const char *asc_path, const char *name,
 			 const struct img_policy_opts *o, struct ckt_err *err);
 
+/* Check a stored ACI (libimg/convert.h; by image ID "sha512-…", a prefix
+ * of one, or AC name) against the signature stored with it, under the
+ * "aci" transport for its name.  No stored signature: "no signature". */
+int img_policy_check_stored_aci(struct store *s, const char *id_or_name,
+				const struct img_policy_opts *o, struct ckt_err *err);
+
+/* The check ckt-fetch --verify makes after fetching source (a ckt-fetch
+ * source name) as name: an ACI source (aci:) by its detached signature —
+ * a local FILE.aci against FILE.aci.asc beside it, a downloaded one as its
+ * stored ACI — else img_policy_check_ref(name). */
+int img_policy_check_fetched(struct store *s, const char *source, const char *name,
+			     const struct img_policy_opts *o, struct ckt_err *err);
+
 /* The policy file that applies (newly allocated), or NULL when none
  * exists.  Reads $CKT_POLICY, HOME, XDG_CONFIG_HOME and the uid. */
 char *img_policy_path(const struct img_policy_opts *o);

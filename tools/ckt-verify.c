@@ -23,7 +23,9 @@ static const char usage[] =
 	"from the lookaside stores of registries.d, and print each REF that passed.\n"
 	"An ACI file (a name ending in .aci, or aci:FILE) is checked against its\n"
 	"detached signature FILE.asc (armored or binary) with the keys trusted for\n"
-	"the name in its manifest.  `-` reads REFs from stdin, one per line, so\n"
+	"the name in its manifest; a stored ACI (its image ID sha512-HEX, as\n"
+	"`ckt-image list` shows) against the signature fetched with it.\n"
+	"`-` reads REFs from stdin, one per line, so\n"
 	"`ckt-fetch ... | ckt-verify - | ckt-exec -` gates a pipeline.\n"
 	"\n"
 	"Options:\n" CLI_VERIFY_USAGE
@@ -79,6 +81,8 @@ static int verify_one(struct store *s, const struct img_policy_opts *po, const c
 		      const char *arg, struct ckt_err *err)
 {
 	const char *file;
+	if (!strncmp(arg, "sha512-", 7))
+		return img_policy_check_stored_aci(s, arg, po, err);
 	if (!is_aci(arg, &file))
 		return img_policy_check_ref(s, arg, po, err);
 	_cleanup_free_ char *name = NULL;

@@ -165,3 +165,25 @@ aci() { echo "${1//\//_}.aci"; }
 	assert_output_contains "(policy reject)"
 	run -2 ckt-verify --insecure-options=bogus "$f"
 }
+
+@test "ckt-fetch --verify aci:FILE checks FILE.asc; the stored ACI verifies by image ID" {
+	f=$(aci example.com/app)
+	run -3 ckt-fetch --verify "${T[@]}" "aci:$f"
+	assert_output_contains "(unknown key)"
+	run -1 ckt-image inspect example.com/app:latest
+	ckt-trust -q "${T[@]}" --prefix example.com --yes "$KEYS/alice.asc" >/dev/null
+	run -0 ckt-fetch --verify "${T[@]}" "aci:$f"
+	[[ "$output" == "example.com/app@sha256:"* ]]
+	id=$(ckt-image list | grep '^sha512-' | head -1)
+	run -0 ckt-verify "${T[@]}" "$id"
+	[ "$output" = "$id" ]
+	# Fetched without its signature: the stored ACI has none.
+	mkaci=$CKT_TOP/tests/fixtures/keys/mkaci.sh
+	"$mkaci" example.com/bare bare.aci none
+	ckt-fetch -q "aci:$PWD/bare.aci" >/dev/null
+	id2=$(ckt-image list | grep '^sha512-' | grep -v "$id")
+	run -3 ckt-verify "${T[@]}" "$id2"
+	assert_output_contains "(no signature)"
+	run -0 ckt-fetch --verify --insecure-options=image "${T[@]}" "aci:$PWD/bare.aci"
+	assert_output_contains "signature verification has been disabled"
+}
