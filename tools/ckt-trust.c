@@ -9,10 +9,12 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "keys/trust.h"
+#include "libimg/discovery.h"
+#include "libimg/http_get.h"
 #include "tools/cli.h"
 
 static const char usage[] =
-	"Usage: ckt-trust [OPTIONS] --prefix PREFIX KEYFILE|URL...\n"
+	"Usage: ckt-trust [OPTIONS] --prefix PREFIX [KEYFILE|URL...]\n"
 	"       ckt-trust [OPTIONS] --root KEYFILE|URL...\n"
 	"       ckt-trust [OPTIONS] list\n"
 	"       ckt-trust [OPTIONS] rm (--prefix PREFIX | --root) FINGERPRINT...\n"
@@ -22,6 +24,8 @@ static const char usage[] =
 	"by whole path components (example.com trusts example.com/app); a root key\n"
 	"verifies every image.  Keys are written to the local configuration directory\n"
 	"as trustedkeys/prefix.d/PREFIX/FINGERPRINT or trustedkeys/root.d/FINGERPRINT.\n"
+	"With --prefix and no key, the keys are discovered through the prefix's\n"
+	"ac-discovery-pubkeys (appc discovery) and shown for confirmation.\n"
 	"\n"
 	"Options:\n"
 	"  --prefix PREFIX        the name prefix the keys are trusted for\n"
@@ -29,7 +33,8 @@ static const char usage[] =
 	"  --fingerprint FPR      add only the key with this fingerprint; the key is\n"
 	"                         checked against it instead of asking (for scripts)\n"
 	"  --yes                  accept the keys without asking\n"
-	"  --insecure-allow-http  allow fetching keys over plain http\n"
+	"  --insecure-allow-http  allow fetching keys (and discovery) over plain http\n"
+	"  --discovery-port PORT  appc discovery: query this port (tests)\n"
 	"  --local-config DIR     local configuration directory (default: /etc/ckt as\n"
 	"                         root, ~/.config/ckt otherwise)\n"
 	"  --system-config DIR    system configuration directory (default: " CKT_PREFIX
@@ -47,12 +52,13 @@ static const char usage[] =
 	"the fingerprint given, or was refused at the prompt.\n";
 
 enum { OPT_PREFIX = CLI_OPT_FIRST_TOOL, OPT_ROOT, OPT_FPR, OPT_YES, OPT_HTTP, OPT_LOCAL,
-       OPT_SYSTEM };
+       OPT_SYSTEM, OPT_DISC_PORT };
 
 struct opts {
 	const char *prefix;
 	bool root, yes, http;
 	const char *fpr;
+	int port;
 };
 
 static void print_entry(struct cli *c, const struct keys_entry *e, const char *verb)
@@ -96,15 +102,12 @@ static bool confirm(struct cli *c, const struct opts *o, const char *src, const 
 	return line[0] == 'y' || line[0] == 'Y';
 }
 
-static int add_one(struct cli *c, const struct keys_config *kc, const struct opts *o,
-		   const char *src, struct ckt_err *err)
+static int add_data(struct cli *c, const struct keys_config *kc, const struct opts *o,
+		    const char *src, const char *data, size_t len, struct ckt_err *err)
 {
-	_cleanup_free_ char *data = NULL;
-	size_t len, n;
+	size_t n;
 	struct keys_entry *v = NULL;
 
-	if (keys_read_source(src, o->http, &data, &len, err) < 0)
-		return -err->code;
 	if (!o->yes && !o->fpr) {
 		/* Show before writing anything. */
 		_cleanup_pgp_ struct keys_pgp *k = keys_pgp_new(err);
@@ -126,6 +129,44 @@ static int add_one(struct cli *c, const struct keys_config *kc, const struct opt
 	}
 	keys_entries_free(v, n);
 	return 0;
+}
+
+static int add_one(struct cli *c, const struct keys_config *kc, const struct opts *o,
+		   const char *src, struct ckt_err *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	if (keys_read_source(src, o->http, &data, &len, err) < 0)
+		return -err->code;
+	return add_data(c, kc, o, src, data, len, err);
+}
+
+/* rkt trust --prefix P with no key: the keys of P's ac-discovery-pubkeys. */
+static int discover(struct cli *c, const struct keys_config *kc, const struct opts *o,
+		    struct ckt_err *err)
+{
+	struct img_appc_app app = { 0 };
+	struct img_discovery d = { 0 };
+	struct img_http_opts ho = { .allow_http = o->http };
+	int r = img_appc_app_parse(o->prefix, &app, err);
+	if (r == 0)
+		r = img_discover(&app, &ho, o->port, &d, err);
+	img_appc_app_release(&app);
+	if (r < 0)
+		return ckt_err_wrap(err, "discover keys for '%s'", o->prefix);
+	if (!d.pubkeys || !d.pubkeys[0])
+		r = ckt_err_failw(err, CKT_ENOTFOUND, "no ac-discovery-pubkeys",
+				  "discover keys for '%s'", o->prefix);
+	for (char **u = d.pubkeys; r == 0 && u && *u; u++) {
+		_cleanup_free_ char *data = NULL;
+		size_t len;
+		ckt_info("discovered key %s", *u);
+		r = img_http_get(*u, &ho, -1, 1u << 20, &data, &len, NULL, err);
+		if (r == 0)
+			r = add_data(c, kc, o, *u, data, len, err);
+	}
+	img_discovery_release(&d);
+	return r;
 }
 
 static int cmd_list(struct cli *c, const struct keys_config *kc, struct ckt_err *err)
@@ -175,6 +216,7 @@ int main(int argc, char **argv)
 		{ "insecure-allow-http", no_argument, NULL, OPT_HTTP },
 		{ "local-config", required_argument, NULL, OPT_LOCAL },
 		{ "system-config", required_argument, NULL, OPT_SYSTEM },
+		{ "discovery-port", required_argument, NULL, OPT_DISC_PORT },
 		{ 0 },
 	};
 	struct cli c;
@@ -196,6 +238,14 @@ int main(int argc, char **argv)
 		case OPT_HTTP: o.http = true; break;
 		case OPT_LOCAL: free(kc.local); kc.local = xstrdup(optarg); break;
 		case OPT_SYSTEM: free(kc.system); kc.system = xstrdup(optarg); break;
+		case OPT_DISC_PORT: {
+			char *end;
+			long p = strtol(optarg, &end, 10);
+			if (*end || p < 1 || p > 65535)
+				cli_usage_error(&c, "invalid --discovery-port '%s'", optarg);
+			o.port = (int)p;
+			break;
+		}
 		}
 	}
 	cli_options_done(&c);
@@ -220,11 +270,11 @@ int main(int argc, char **argv)
 				o.prefix);
 	size_t n;
 	_cleanup_strv_ char **args = cli_args(&c, nrest, rest, &n);
-	if (n == 0)
-		cli_usage_error(&c, rm ? "no fingerprint given"
-				       : "no key given (discovery through ac-discovery-pubkeys "
-					 "is not supported: give a KEYFILE or URL)");
-	if (rm) {
+	if (n == 0 && (rm || o.root))
+		cli_usage_error(&c, rm ? "no fingerprint given" : "--root needs a KEYFILE or URL");
+	if (n == 0) {
+		status = discover(&c, &kc, &o, &err) < 0 ? cli_error(&c, &err) : 0;
+	} else if (rm) {
 		status = cmd_rm(&c, &kc, &o, args, n, &err);
 	} else {
 		for (size_t i = 0; i < n; i++) {

@@ -34,6 +34,12 @@ setup() {
 	for f in *.aci; do ckt-sign -q --format aci --sign-by "$A" "$f" >/dev/null; done
 }
 
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/web.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/web.pid")" 2>/dev/null || true
+	fi
+}
+
 # aci NAME: the signed ACI file for NAME in the test directory.
 aci() { echo "${1//\//_}.aci"; }
 
@@ -186,4 +192,26 @@ aci() { echo "${1//\//_}.aci"; }
 	assert_output_contains "(no signature)"
 	run -0 ckt-fetch --verify --insecure-options=image "${T[@]}" "aci:$PWD/bare.aci"
 	assert_output_contains "signature verification has been disabled"
+}
+
+@test "trust --prefix without a key discovers ac-discovery-pubkeys and asks (--yes)" {
+	port=$(ckt_port 0)
+	mkdir -p web/_disc
+	cp "$KEYS/alice.asc" web/alice.asc
+	cat >web/_disc/keys.html <<-HTML
+	<meta name="ac-discovery" content="localhost/keys https://localhost:$port/{name}.{ext}">
+	<meta name="ac-discovery-pubkeys" content="localhost/keys http://localhost:$port/alice.asc">
+	HTML
+	"$PYTHON" "$CKT_TOP/tests/fixtures/aci/serve.py" "$PWD/web" "$port" 2>/dev/null &
+	echo $! >web.pid
+	wait_port "$port"
+	D=(--discovery-port "$port" --insecure-allow-http)
+	run -3 ckt-trust "${T[@]}" "${D[@]}" --prefix localhost/keys/app </dev/null
+	[ ! -e "$LC/trustedkeys/prefix.d/localhost/keys/app/$a" ]
+	run -3 ckt-trust "${T[@]}" "${D[@]}" --prefix localhost/keys/app --fingerprint "$B"
+	run -0 ckt-trust "${T[@]}" "${D[@]}" --prefix localhost/keys/app --yes
+	[ "$output" = "$LC/trustedkeys/prefix.d/localhost/keys/app/$a" ]
+	# Plain http only when allowed.
+	run -1 ckt-trust "${T[@]}" --discovery-port "$port" --prefix localhost/keys/app --yes
+	run -2 ckt-trust "${T[@]}" --root
 }
