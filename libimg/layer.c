@@ -4,6 +4,7 @@
 #include "libimg/layer.h"
 
 #include <archive.h>
+#include <assert.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +132,8 @@ struct img_apply *img_apply_new(int rootfd, unsigned flags)
 	struct img_apply *a = xcalloc(1, sizeof(*a));
 	a->rootfd = rootfd;
 	a->rootless = (flags & IMG_APPLY_ROOTLESS) || geteuid() != 0;
+	/* "already warned" from the start: a quiet applier never warns */
+	a->warned_dev = a->warned_xattr = (flags & IMG_APPLY_QUIET) != 0;
 	a->cache_fd = -1;
 	a->hasher = store_hasher_new(STORE_DIGEST_SHA256);
 	return a;
@@ -751,13 +754,21 @@ static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_e
 #define QBUFS 4
 #define QBUF_SIZE (1u << 20)
 
+/* The decompressed stream, read by up to IMG_APPLY_TEE_MAX consumers (one
+ * per tree being written).  Buffer k lives in slot k % QBUFS; it may be
+ * overwritten once every attached consumer has released it. */
 struct stream {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *buf[QBUFS];
 	size_t len[QBUFS];
-	int head, count, held;
+	uint64_t written;			/* buffers filled */
+	uint64_t next[IMG_APPLY_TEE_MAX];	/* per consumer: next buffer to take */
+	uint64_t done[IMG_APPLY_TEE_MAX];	/* per consumer: buffers < done released */
+	bool detached[IMG_APPLY_TEE_MAX];	/* consumer finished or failed */
+	size_t n_consumers;
+	int first_failed;			/* consumer that failed first, or -1 */
 	bool eof, stop, failed;
 	int fd;
 	enum img_compression comp;
@@ -765,6 +776,16 @@ struct stream {
 	struct ckt_err err;
 	const char *label;
 };
+
+/* Buffers every attached consumer has released (called with mu held). */
+static uint64_t released(const struct stream *s)
+{
+	uint64_t min = UINT64_MAX;
+	for (size_t c = 0; c < s->n_consumers; c++)
+		if (!s->detached[c] && s->done[c] < min)
+			min = s->done[c];
+	return min;
+}
 
 /* Fill buf with up to cap decompressed bytes; 0 at the end. */
 typedef ssize_t (*fill_fn)(void *st, char *buf, size_t cap, struct ckt_err *err);
@@ -877,9 +898,11 @@ static void *producer(void *p)
 
 	while (r == 0) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->stop && s->count + (s->held >= 0) >= QBUFS)
+		/* a consumer holds the buffer it took last until its next read */
+		uint64_t min;
+		while (!s->stop && (min = released(s)) != UINT64_MAX && s->written - min >= QBUFS)
 			pthread_cond_wait(&s->cv, &s->mu);
-		int slot = (s->head + s->count) % QBUFS;
+		int slot = (int)(s->written % QBUFS);
 		bool stop = s->stop;
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
@@ -891,11 +914,11 @@ static void *producer(void *p)
 		}
 		store_hasher_update(s->hasher, s->buf[slot], (size_t)n);
 		pthread_mutex_lock(&s->mu);
-		if (n == 0)
+		if (n == 0) {
 			s->eof = true;
-		else {
+		} else {
 			s->len[slot] = (size_t)n;
-			s->count++;
+			s->written++;
 		}
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
@@ -918,18 +941,23 @@ static void *producer(void *p)
 	return NULL;
 }
 
+struct reader {
+	struct stream *s;
+	size_t c;
+};
+
 static la_ssize_t stream_read(struct archive *ar, void *p, const void **out)
 {
-	struct stream *s = p;
+	struct reader *rd = p;
+	struct stream *s = rd->s;
+	size_t c = rd->c;
 	pthread_mutex_lock(&s->mu);
-	if (s->held >= 0) {
-		s->held = -1;
-		pthread_cond_broadcast(&s->cv);
-	}
-	while (!s->count && !s->eof)
+	s->done[c] = s->next[c];	/* the buffer taken last is released */
+	pthread_cond_broadcast(&s->cv);
+	while (s->next[c] == s->written && !s->eof && !s->stop)
 		pthread_cond_wait(&s->cv, &s->mu);
-	if (!s->count) {
-		bool failed = s->failed;
+	if (s->next[c] == s->written || s->stop) {
+		bool failed = s->failed || s->stop;
 		pthread_mutex_unlock(&s->mu);
 		if (failed) {
 			if (ar)
@@ -938,29 +966,28 @@ static la_ssize_t stream_read(struct archive *ar, void *p, const void **out)
 		}
 		return 0;
 	}
-	int slot = s->head;
-	s->held = slot;
-	s->head = (s->head + 1) % QBUFS;
-	s->count--;
+	int slot = (int)(s->next[c]++ % QBUFS);
 	size_t n = s->len[slot];
 	pthread_mutex_unlock(&s->mu);
 	*out = s->buf[slot];
 	return (la_ssize_t)n;
 }
 
-static void stream_stop(struct stream *s)
+static void stream_detach(struct stream *s, size_t c, bool abort)
 {
 	pthread_mutex_lock(&s->mu);
-	s->stop = true;
-	s->held = -1;
+	s->detached[c] = true;
+	if (abort && s->first_failed < 0)
+		s->first_failed = (int)c;
+	if (abort)
+		s->stop = true;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
 }
 
 /* ---- one layer -------------------------------------------------------------- */
 
-static int apply_tar(struct img_apply *a, struct stream *s, struct ckt_err *err)
+static int apply_tar(struct img_apply *a, struct reader *rd, struct ckt_err *err)
 {
 	_cleanup_archive_ struct archive *ar = archive_read_new();
 	struct archive_entry *e;
@@ -968,7 +995,7 @@ static int apply_tar(struct img_apply *a, struct stream *s, struct ckt_err *err)
 
 	archive_read_support_format_tar(ar);
 	archive_read_support_format_empty(ar);
-	if (archive_read_open(ar, s, NULL, stream_read, NULL) != ARCHIVE_OK)
+	if (archive_read_open(ar, rd, NULL, stream_read, NULL) != ARCHIVE_OK)
 		return ckt_err_failw(err, CKT_EFORMAT, archive_error_string(ar), "read tar");
 	while ((r = archive_read_next_header(ar, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (apply_entry(a, ar, e, err) < 0)
@@ -980,20 +1007,37 @@ static int apply_tar(struct img_apply *a, struct stream *s, struct ckt_err *err)
 	 * the whole stream. */
 	const void *buf;
 	la_ssize_t n;
-	while ((n = stream_read(NULL, s, &buf)) > 0)
+	while ((n = stream_read(NULL, rd, &buf)) > 0)
 		;
 	if (n < 0)
 		return ckt_err_fail(err, CKT_EFORMAT, "read tar");
 	return 0;
 }
 
-int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, const char *diff_id,
-		    const char *label, struct ckt_err *err)
+struct consumer {
+	pthread_t thread;
+	struct img_apply *a;
+	struct reader rd;
+	struct ckt_err err;
+	int r;
+};
+
+static void *consume(void *p)
+{
+	struct consumer *k = p;
+	k->r = apply_tar(k->a, &k->rd, &k->err);
+	stream_detach(k->rd.s, k->rd.c, k->r < 0);
+	return NULL;
+}
+
+int img_apply_layer_tee(struct img_apply **as, size_t n, int fd, enum img_compression comp,
+			const char *diff_id, const char *label, struct ckt_err *err)
 {
 	enum store_digest_alg alg = STORE_DIGEST_SHA256;
 	const char *hex;
 	unsigned char magic[4];
 
+	assert(n >= 1 && n <= IMG_APPLY_TEE_MAX);
 	if (diff_id && store_digest_parse(diff_id, &alg, &hex, err) < 0)
 		return ckt_err_wrap(err, "layer %s: diff_id", label);
 	ssize_t m = pread(fd, magic, sizeof(magic), lseek(fd, 0, SEEK_CUR));
@@ -1004,29 +1048,52 @@ int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, cons
 	(void)comp;
 	comp = img_sniff_compression(magic, (size_t)m);
 
-	struct stream s = { .fd = fd, .comp = comp, .held = -1, .label = label };
+	struct stream s = {
+		.fd = fd, .comp = comp, .label = label, .n_consumers = n, .first_failed = -1
+	};
+	struct consumer ks[IMG_APPLY_TEE_MAX] = { 0 };
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
 	for (int i = 0; i < QBUFS; i++)
 		s.buf[i] = xmalloc(QBUF_SIZE);
 	s.hasher = store_hasher_new(alg);
 
-	smap_clear(&a->layer_set);
-	cache_drop(a);
-	a->label = label;
+	for (size_t c = 0; c < n; c++) {
+		smap_clear(&as[c]->layer_set);
+		cache_drop(as[c]);
+		as[c]->label = label;
+		ks[c] = (struct consumer){ .a = as[c], .rd = { &s, c }, .err = CKT_ERR_INIT };
+	}
 	int r = pthread_create(&s.thread, NULL, producer, &s);
 	if (r != 0) {
 		r = ckt_err_errno(err, CKT_EINTERNAL, r, "start a thread");
-	} else {
-		struct ckt_err cerr = CKT_ERR_INIT;
-		r = apply_tar(a, &s, &cerr);
-		stream_stop(&s);
-		if (s.failed) {
-			*err = s.err;	/* the first cause: a broken stream */
-			r = -1;
-		} else if (r < 0) {
-			*err = cerr;
+		goto out;
+	}
+	/* consumers 1.. in threads of their own, consumer 0 in this one */
+	size_t started = 1;
+	for (; started < n; started++)
+		if (pthread_create(&ks[started].thread, NULL, consume, &ks[started]) != 0) {
+			ks[started].r = ckt_err_fail(&ks[started].err, CKT_EINTERNAL,
+						     "start a thread");
+			stream_detach(&s, started, true);
+			break;
 		}
+	consume(&ks[0]);
+	for (size_t c = 1; c < started; c++)
+		pthread_join(ks[c].thread, NULL);
+	pthread_mutex_lock(&s.mu);
+	s.stop = true;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	pthread_join(s.thread, NULL);
+	r = 0;
+	if (s.failed) {
+		*err = s.err;	/* the first cause: a broken stream */
+		r = -1;
+	} else if (s.first_failed >= 0) {
+		/* the others stopped because of it */
+		*err = ks[s.first_failed].err;
+		r = -1;
 	}
 	if (r == 0 && diff_id) {
 		char got[STORE_DIGEST_MAX];
@@ -1038,13 +1105,21 @@ int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, cons
 	} else if (r < 0) {
 		ckt_err_wrap(err, "layer %s", label);
 	}
-	cache_drop(a);
+out:
+	for (size_t c = 0; c < n; c++)
+		cache_drop(as[c]);
 	store_hasher_free(s.hasher);
 	for (int i = 0; i < QBUFS; i++)
 		free(s.buf[i]);
 	pthread_mutex_destroy(&s.mu);
 	pthread_cond_destroy(&s.cv);
 	return r;
+}
+
+int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, const char *diff_id,
+		    const char *label, struct ckt_err *err)
+{
+	return img_apply_layer_tee(&a, 1, fd, comp, diff_id, label, err);
 }
 
 /* ---- finishing -------------------------------------------------------------- */

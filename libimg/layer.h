@@ -42,6 +42,8 @@ enum img_apply_flags {
 	 * warning; directories stay owner-writable until img_apply_finish().
 	 * Implied when the process is not root. */
 	IMG_APPLY_ROOTLESS = 1 << 0,
+	/* No warnings: a twin applier of img_apply_layer_tee() gives them. */
+	IMG_APPLY_QUIET = 1 << 1,
 };
 
 /* The xattr umoci records rootless ownership in. */
@@ -66,6 +68,16 @@ static inline void img_apply_freep(struct img_apply **a)
  * messages. */
 int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, const char *diff_id,
 		    const char *label, struct ckt_err *err);
+
+/* Most trees one layer stream can feed at once. */
+#define IMG_APPLY_TEE_MAX 2
+
+/* As img_apply_layer(), decompressing and hashing the layer once and
+ * applying it to n (1..IMG_APPLY_TEE_MAX) trees at once, each by a thread
+ * of its own: an unpack that builds a snapshot and the caller's copy in one
+ * pass.  The first failure (a broken stream first) is reported. */
+int img_apply_layer_tee(struct img_apply **as, size_t n, int fd, enum img_compression comp,
+			const char *diff_id, const char *label, struct ckt_err *err);
 
 /* Record a directory rel that is already in the tree (copied from a
  * snapshot) with its final mode and mtime, to be restored by

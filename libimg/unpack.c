@@ -493,9 +493,11 @@ static int check_layers(const struct img_image *img, struct ckt_err *err)
 }
 
 /* Build tree `names[n-1]` in a temporary directory starting from the
- * longest existing prefix, and publish it. */
+ * longest existing prefix, and publish it.  When extra_fd >= 0, the same
+ * tree is written there too, from the same decompressed layer streams
+ * (the cold path of img_unpack_dir: one pass, two trees). */
 static int build_tree(struct store *s, const struct img_image *img, char **names, size_t n,
-		      bool rootless, struct ckt_err *err)
+		      bool rootless, int extra_fd, struct ckt_err *err)
 {
 	size_t start = 0;
 	size_t nlayers = img->config.n_diff_ids;
@@ -508,13 +510,19 @@ static int build_tree(struct store *s, const struct img_image *img, char **names
 	if (!tmp)
 		return -1;
 	int r = -1;
+	unsigned aflags = rootless ? IMG_APPLY_ROOTLESS : 0;
 	_cleanup_close_ int rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_(img_apply_freep) struct img_apply *a = NULL;
+	_cleanup_(img_apply_freep) struct img_apply *b = NULL;
 	if (rootfd < 0) {
 		ckt_err_sys(err, CKT_EIO, "open '%s'", tmp);
 		goto out;
 	}
-	a = img_apply_new(rootfd, rootless ? IMG_APPLY_ROOTLESS : 0);
+	a = img_apply_new(rootfd, aflags);
+	if (extra_fd >= 0)
+		b = img_apply_new(extra_fd, aflags | IMG_APPLY_QUIET);
+	struct img_apply *as[2] = { a, b };
+	size_t nas = b ? 2 : 1;
 	if (start > 0) {
 		_cleanup_free_ char *src = store_tree_path(s, names[start - 1]);
 		_cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -523,22 +531,24 @@ static int build_tree(struct store *s, const struct img_image *img, char **names
 			ckt_err_sys(err, CKT_EIO, "open '%s'", src);
 			goto out;
 		}
-		if (copy_tree(sfd, rootfd, a, rootless, err) < 0) {
-			ckt_err_wrap(err, "copy tree '%s'", names[start - 1]);
-			goto out;
-		}
+		for (size_t i = 0; i < nas; i++)
+			if (copy_tree(sfd, i ? extra_fd : rootfd, as[i], rootless, err) < 0) {
+				ckt_err_wrap(err, "copy tree '%s'", names[start - 1]);
+				goto out;
+			}
 	}
 	for (size_t i = start; i < nlayers; i++) {
 		const struct store_desc *l = &img->manifest.layers[i];
 		_cleanup_close_ int fd = store_blob_open(s, l->digest, err);
 		if (fd < 0)
 			goto out;
-		if (img_apply_layer(a, fd, img_layer_compression(l->media_type),
-				    img->config.diff_ids[i], l->digest, err) < 0)
+		if (img_apply_layer_tee(as, nas, fd, img_layer_compression(l->media_type),
+					img->config.diff_ids[i], l->digest, err) < 0)
 			goto out;
 	}
-	if (img_apply_finish(a, err) < 0)
-		goto out;
+	for (size_t i = 0; i < nas; i++)
+		if (img_apply_finish(as[i], err) < 0)
+			goto out;
 	struct ckt_buf listing = CKT_BUF_INIT;
 	if (tree_listing(rootfd, a, &listing, err) < 0) {
 		ckt_buf_release(&listing);
@@ -552,12 +562,15 @@ out:
 	return r;
 }
 
-int img_unpack_snapshot(struct store *s, const struct img_image *img, unsigned flags,
-			char **dir, struct ckt_err *err)
+/* img_unpack_snapshot(), also writing the tree to extra_fd (>= 0) when it
+ * has to be built; *filled says whether it was. */
+static int snapshot(struct store *s, const struct img_image *img, unsigned flags, int extra_fd,
+		    char **dir, bool *filled, struct ckt_err *err)
 {
 	bool rootless = want_rootless(flags);
 	_cleanup_strv_ char **chains = NULL;
 
+	*filled = false;
 	if (check_layers(img, err) < 0 || img_chain_ids(&img->config, &chains, err) < 0)
 		return -1;
 	size_t n = img->config.n_diff_ids;
@@ -573,11 +586,21 @@ int img_unpack_snapshot(struct store *s, const struct img_image *img, unsigned f
 		if (lock < 0)
 			return -1;
 		/* built by another process while we waited? */
-		if (!store_tree_exists(s, top) && build_tree(s, img, names, n, rootless, err) < 0)
-			return -1;
+		if (!store_tree_exists(s, top)) {
+			if (build_tree(s, img, names, n, rootless, extra_fd, err) < 0)
+				return -1;
+			*filled = extra_fd >= 0;
+		}
 	}
 	*dir = store_tree_path(s, top);
 	return 0;
+}
+
+int img_unpack_snapshot(struct store *s, const struct img_image *img, unsigned flags,
+			char **dir, struct ckt_err *err)
+{
+	bool filled;
+	return snapshot(s, img, flags, -1, dir, &filled, err);
 }
 
 /* ---- unpacking into a directory ------------------------------------------- */
@@ -596,6 +619,12 @@ static char *sibling_tmp(const char *dir, struct ckt_err *err)
 			  : xasprintf(".%s.tmp-XXXXXX", clean);
 	if (!mkdtemp(tmp)) {
 		ckt_err_sys(err, CKT_EIO, "create a directory beside '%s'", dir);
+		free(tmp);
+		return NULL;
+	}
+	if (chmod(tmp, 0755) < 0) {
+		ckt_err_sys(err, CKT_EIO, "chmod '%s'", tmp);
+		rmdir(tmp);
 		free(tmp);
 		return NULL;
 	}
@@ -640,8 +669,11 @@ static int fill_rootfs(struct store *s, const struct img_image *img, int rootfd,
 		return img_apply_finish(a, err);
 	}
 	_cleanup_free_ char *snap = NULL;
-	if (img_unpack_snapshot(s, img, flags, &snap, err) < 0)
+	bool filled;
+	if (snapshot(s, img, flags, rootfd, &snap, &filled, err) < 0)
 		return -1;
+	if (filled)
+		return 0;
 	_cleanup_close_ int sfd = open(snap, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0)
 		return ckt_err_sys(err, CKT_EIO, "open '%s'", snap);
