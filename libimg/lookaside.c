@@ -365,41 +365,46 @@ int img_lookaside_write(const char *base, const char *ref, const char *digest, c
 				     "lookaside '%s'", base);
 	if (sig_dir(fp, ref, digest, &dir, err) < 0 || ckt_mkdir_p(dir, 0755, err) < 0)
 		return -err->code;
-	for (int i = 1; i <= MAX_SIGS; i++) {
+	/* The complete file is written under a temporary name, then linked to
+	 * the first free signature-N: never a partial signature, and two
+	 * signers racing for one N do not overwrite each other (link fails
+	 * with EEXIST). */
+	_cleanup_free_ char *tmp = xasprintf("%s/.signature.tmp-XXXXXX", dir);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "create a temporary file in '%s'", dir);
+	int r = ckt_write_all(fd, sig, len, err);
+	if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+		r = ckt_err_sys(err, CKT_EIO, "write '%s'", tmp);
+	close(fd);
+	int retries = 0;
+	for (int i = 1; r == 0 && i <= MAX_SIGS; i++) {
 		_cleanup_free_ char *p = xasprintf("%s/signature-%d", dir, i);
 		_cleanup_free_ char *old = NULL;
 		size_t olen;
 		struct ckt_err nf = CKT_ERR_INIT;
 		if (ckt_read_file(p, IMG_SIG_MAX, &old, &olen, &nf) == 0) {
-			if (olen == len && !memcmp(old, sig, len)) {
-				if (path)
-					*path = TAKE_PTR(p);
-				return 0;
-			}
-			continue;
-		}
-		if (nf.code != CKT_ENOTFOUND) {
-			*err = nf;
-			return -err->code;
-		}
-		/* O_EXCL: two signers racing for the same N do not overwrite each other. */
-		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			if (errno == EEXIST)
+			if (olen != len || memcmp(old, sig, len))
 				continue;
-			return ckt_err_sys(err, CKT_EIO, "create '%s'", p);
+		} else if (nf.code != CKT_ENOTFOUND) {
+			*err = nf;
+			r = -err->code;
+			break;
+		} else if (link(tmp, p) < 0) {
+			if (errno == EEXIST && retries++ < 8) {
+				i--; /* someone took it: look at what is there now */
+				continue;
+			}
+			r = ckt_err_sys(err, CKT_EIO, "create '%s'", p);
+			break;
+		} else {
+			r = ckt_fsync_dir(dir, err);
 		}
-		int r = ckt_write_all(fd, sig, len, err);
-		if (r == 0 && fsync(fd) < 0)
-			r = ckt_err_sys(err, CKT_EIO, "fsync '%s'", p);
-		close(fd);
-		if (r < 0) {
-			unlink(p);
-			return r;
-		}
-		if (path)
+		if (r == 0 && path)
 			*path = TAKE_PTR(p);
-		return 0;
+		unlink(tmp);
+		return r;
 	}
-	return ckt_err_fail(err, CKT_EIO, "too many signatures in '%s'", dir);
+	unlink(tmp);
+	return r < 0 ? r : ckt_err_fail(err, CKT_EIO, "too many signatures in '%s'", dir);
 }
