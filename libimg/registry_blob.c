@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,30 +16,176 @@
 
 /* Bytes kept from an error response body, for its message. */
 #define ERRBODY_MAX 8192
-/* curl hands over at most 16 KiB a call: gather writes into larger ones. */
-#define XFER_BUF (1u << 20)
+/* curl hands over at most 16 KiB a call: the receiving thread gathers them
+ * into buffers of this size, which a second thread hashes and writes
+ * (the store writer), so receiving, hashing and writing overlap. */
+#define XFER_BUF (512u << 10)
+#define XFER_NBUF 3
+
+struct pipeline;
 
 struct xfer {
 	struct img_registry *r;
+	struct pipeline *pl;
 	const char *repo;
 	const struct store_desc *d;
-	struct store_writer *w;
+	struct store_writer *w;	/* touched by the writer thread while jobs are pending */
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct reg_hdrs rh;
 	char errbuf[CURL_ERROR_SIZE];
 	struct ckt_buf errbody;	/* body of a non-2xx answer */
 	int body_state;		/* 0 unknown, 1 into the writer, 2 error body */
-	char *buf;		/* body bytes not yet given to the writer */
+	char *buf;		/* being filled by the receiving thread */
 	size_t blen;
-	struct ckt_err err;	/* a failure inside a callback */
+	char *free_bufs[XFER_NBUF];	/* under pl->mu */
+	size_t n_free;
+	unsigned pending;	/* jobs queued or running, under pl->mu */
+	bool wfailed;		/* the writer thread failed, under pl->mu */
+	struct ckt_err err;	/* a failure of either thread (never both at once) */
 	bool failed;
+	int64_t have;		/* bytes of the blob received so far (progress) */
 	unsigned attempts;
 	bool reauthed;
 	int64_t start;		/* offset asked for with Range */
 	int64_t not_before_ms;	/* retry no earlier than this (monotonic) */
 	bool active, done;
 };
+
+struct job {
+	struct xfer *x;
+	char *buf;
+	size_t len;
+};
+
+/* One writer thread per batch, fed in order through a ring of jobs. */
+struct pipeline {
+	pthread_t th;
+	bool running, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t more, less;
+	struct job *ring;
+	size_t cap, head, n;
+};
+
+static void *writer_main(void *data)
+{
+	struct pipeline *pl = data;
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		while (!pl->n && !pl->stop)
+			pthread_cond_wait(&pl->more, &pl->mu);
+		if (!pl->n)
+			break;
+		struct job j = pl->ring[pl->head];
+		pl->head = (pl->head + 1) % pl->cap;
+		pl->n--;
+		bool skip = j.x->wfailed;
+		pthread_mutex_unlock(&pl->mu);
+		int r = skip ? 0 : store_writer_write(j.x->w, j.buf, j.len, &j.x->err);
+		pthread_mutex_lock(&pl->mu);
+		if (r < 0)
+			j.x->wfailed = true;
+		j.x->free_bufs[j.x->n_free++] = j.buf;
+		j.x->pending--;
+		pthread_cond_broadcast(&pl->less);
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+static int pipeline_init(struct pipeline *pl, size_t n_xfers, struct ckt_err *err)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->cap = n_xfers * XFER_NBUF + 1;
+	pl->ring = xcalloc(pl->cap, sizeof(*pl->ring));
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->more, NULL);
+	pthread_cond_init(&pl->less, NULL);
+	int e = pthread_create(&pl->th, NULL, writer_main, pl);
+	if (e)
+		return ckt_err_errno(err, CKT_EIO, e, "start the blob writer thread");
+	pl->running = true;
+	return 0;
+}
+
+static void pipeline_release(struct pipeline *pl)
+{
+	if (pl->running) {
+		pthread_mutex_lock(&pl->mu);
+		pl->stop = true;
+		pthread_cond_signal(&pl->more);
+		pthread_mutex_unlock(&pl->mu);
+		pthread_join(pl->th, NULL);
+	}
+	pthread_cond_destroy(&pl->more);
+	pthread_cond_destroy(&pl->less);
+	pthread_mutex_destroy(&pl->mu);
+	free(pl->ring);
+}
+
+/* Queue the filled buffer and take a free one (waiting for the writer
+ * when all are in flight).  -1 when the writer thread failed. */
+static int xfer_flush(struct xfer *x)
+{
+	struct pipeline *pl = x->pl;
+	int r = 0;
+	pthread_mutex_lock(&pl->mu);
+	if (x->blen && !x->wfailed) {
+		pl->ring[(pl->head + pl->n) % pl->cap] = (struct job){ x, x->buf, x->blen };
+		pl->n++;
+		x->pending++;
+		x->buf = NULL;
+		pthread_cond_signal(&pl->more);
+	}
+	x->blen = 0;
+	if (!x->buf) {
+		while (!x->n_free)
+			pthread_cond_wait(&pl->less, &pl->mu);
+		x->buf = x->free_bufs[--x->n_free];
+	}
+	if (x->wfailed)
+		r = -1;
+	pthread_mutex_unlock(&pl->mu);
+	return r;
+}
+
+/* Flush and wait until the writer has everything: only then may the
+ * receiving thread look at or change the store writer. */
+static void xfer_sync(struct xfer *x)
+{
+	struct pipeline *pl = x->pl;
+	if (!x->w)
+		return;
+	xfer_flush(x);
+	pthread_mutex_lock(&pl->mu);
+	while (x->pending)
+		pthread_cond_wait(&pl->less, &pl->mu);
+	if (x->wfailed)
+		x->failed = true;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* Buffers live while the transfer does (nothing may be pending). */
+static void xfer_alloc_bufs(struct xfer *x)
+{
+	if (x->buf || x->n_free)
+		return;
+	pthread_mutex_lock(&x->pl->mu);
+	for (size_t i = 0; i < XFER_NBUF; i++)
+		x->free_bufs[x->n_free++] = xmalloc(XFER_BUF);
+	pthread_mutex_unlock(&x->pl->mu);
+}
+
+static void xfer_free_bufs(struct xfer *x)
+{
+	free(x->buf);
+	x->buf = NULL;
+	x->blen = 0;
+	for (size_t i = 0; i < x->n_free; i++)
+		free(x->free_bufs[i]);
+	x->n_free = 0;
+}
 
 static int64_t now_ms(void)
 {
@@ -47,8 +194,9 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* First body bytes of an attempt: are they the blob (200/206 from the
- * offset we asked for) or an error document? */
+/* First body bytes of an attempt (nothing is pending: xfer_finish synced):
+ * are they the blob (200/206 from the offset we asked for) or an error
+ * document? */
 static int classify(struct xfer *x)
 {
 	long status = 0;
@@ -68,24 +216,10 @@ static int classify(struct xfer *x)
 		if (store_writer_size(x->w) > 0 && store_writer_restart(x->w, &x->err) < 0)
 			return -1;
 		x->start = 0;
+		x->have = 0;
 		return 1;
 	}
 	return 2;
-}
-
-/* Hand buffered bytes to the store writer (before any decision that
- * depends on its size). */
-static int xfer_flush(struct xfer *x)
-{
-	if (!x->blen || x->failed)
-		return x->failed ? -1 : 0;
-	size_t n = x->blen;
-	x->blen = 0;
-	if (store_writer_write(x->w, x->buf, n, &x->err) < 0) {
-		x->failed = true;
-		return -1;
-	}
-	return 0;
 }
 
 static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
@@ -104,19 +238,15 @@ static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
 			ckt_buf_add(&x->errbody, buf, len);
 		return len;
 	}
-	if (x->blen + len > XFER_BUF && xfer_flush(x) < 0)
-		return 0;
-	if (len >= XFER_BUF) {
-		if (store_writer_write(x->w, buf, len, &x->err) < 0) {
-			x->failed = true;
+	for (size_t off = 0; off < len;) {
+		if ((!x->buf || x->blen == XFER_BUF) && xfer_flush(x) < 0)
 			return 0;
-		}
-		return len;
+		size_t n = len - off < XFER_BUF - x->blen ? len - off : XFER_BUF - x->blen;
+		memcpy(x->buf + x->blen, buf + off, n);
+		x->blen += n;
+		off += n;
 	}
-	if (!x->buf)
-		x->buf = xmalloc(XFER_BUF);
-	memcpy(x->buf + x->blen, buf, len);
-	x->blen += len;
+	x->have += (int64_t)len;
 	return len;
 }
 
@@ -140,7 +270,9 @@ static int xfer_start(struct xfer *x, const char *repo, CURLM *m, struct ckt_err
 	x->hdrs = NULL;
 	if (auth)
 		x->hdrs = curl_slist_append(x->hdrs, auth);
+	xfer_alloc_bufs(x);
 	x->start = store_writer_size(x->w);
+	x->have = x->start;
 	if (x->start > 0) {
 		char range[64];
 		snprintf(range, sizeof(range), "Range: bytes=%" PRId64 "-", x->start);
@@ -172,7 +304,7 @@ static int xfer_finish(struct xfer *x, CURLcode cc, struct ckt_err *err)
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	bool can_retry = x->attempts <= r->o.max_retries;
 
-	xfer_flush(x);
+	xfer_sync(x);
 	if (x->failed) {
 		*err = x->err;
 		return -err->code;
@@ -225,7 +357,7 @@ static void xfer_release(struct xfer *x, CURLM *m)
 	curl_slist_free_all(x->hdrs);
 	reg_hdrs_free(&x->rh);
 	ckt_buf_release(&x->errbody);
-	free(x->buf);
+	xfer_free_bufs(x);
 	store_writer_free(x->w);
 }
 
@@ -238,7 +370,7 @@ static void report_progress(struct img_registry *r, struct xfer *v, size_t n, ui
 	size_t left = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].w)
-			done += (uint64_t)store_writer_size(v[i].w);
+			done += (uint64_t)v[i].have;
 		left += !v[i].done;
 	}
 	char label[STORE_DIGEST_MAX + 16];
@@ -264,12 +396,21 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 		return ckt_err_fail(err, CKT_ENOMEM, "initialise libcurl");
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->o.max_parallel);
 	struct xfer *v = xcalloc(n ? n : 1, sizeof(*v));
+	struct pipeline pl;
 	uint64_t total = 0, done_bytes = 0;
 	size_t remaining = 0, active = 0;
 	int rc = -1;
 
+	if (pipeline_init(&pl, n ? n : 1, err) < 0) {
+		pipeline_release(&pl);
+		free(v);
+		curl_multi_cleanup(m);
+		return -err->code;
+	}
+
 	for (size_t i = 0; i < n; i++) {
 		v[i].r = r;
+		v[i].pl = &pl;
 		v[i].repo = repo;
 		v[i].d = &d[i];
 		if (store_blob_exists(s, d[i].digest)) {
@@ -328,6 +469,7 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 					*bytes += (uint64_t)store_writer_size(x->w);
 				store_writer_free(x->w);
 				x->w = NULL;
+				xfer_free_bufs(x);
 				x->done = true;
 				remaining--;
 			}
@@ -336,6 +478,9 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 	}
 	rc = 0;
 out:
+	/* No callback runs outside curl_multi_perform: once the writer
+	 * thread has drained its queue, every writer is ours again. */
+	pipeline_release(&pl);
 	for (size_t i = 0; i < n; i++)
 		xfer_release(&v[i], m);
 	free(v);
