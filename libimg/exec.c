@@ -110,9 +110,14 @@ int img_exec_root_prepare(struct store *s, const struct img_image *img, const ch
 	if (ckt_mkdir_p(base, 0700, err) < 0)
 		goto fail;
 	if (mkdir(out->dir, 0700) < 0) {
-		if (errno != EEXIST || !keep) {
-			ckt_err_sys(err, errno == EEXIST ? CKT_EUSAGE : CKT_EIO,
-				    "create container directory '%s'", out->dir);
+		if (errno != EEXIST) {
+			ckt_err_sys(err, CKT_EIO, "create container directory '%s'", out->dir);
+			goto fail;
+		}
+		if (!keep) {
+			ckt_err_fail(err, CKT_EUSAGE,
+				     "container name '%s' is already in use ('%s' exists; "
+				     "--keep reuses it)", name, out->dir);
 			goto fail;
 		}
 	} else {
