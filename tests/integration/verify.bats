@@ -52,6 +52,19 @@ sigmanifest() {
 	echo "$CKT_STORE/blobs/sha256/${d#sha256:}"
 }
 
+# replace_sig NAME SIG: rewrite NAME's cosign signature manifest in the store
+# with SIG as the first layer's signature annotation.
+replace_sig() {
+	local m nd
+	m=$(sigmanifest "$1")
+	jq -c --arg s "$2" '.layers[0].annotations["dev.cosignproject.cosign/signature"] = $s' "$m" >new.json
+	nd=$(sha256sum new.json | cut -d' ' -f1)
+	cp new.json "$CKT_STORE/blobs/sha256/$nd"
+	jq --arg o "sha256:$(basename "$m")" --arg n "sha256:$nd" --argjson s "$(stat -c %s new.json)" \
+		'(.manifests[] | select(.digest == $o)) |= (.digest = $n | .size = $s)' \
+		"$CKT_STORE/index.json" >idx && mv idx "$CKT_STORE/index.json"
+}
+
 @test "scopes: the most specific one wins, then the transport's \"\", then default" {
 	printf '{"default":[{"type":"reject"}],"transports":{"docker":{"example.com":[{"type":"reject"}],"example.com/ns/app":[{"type":"insecureAcceptAnything"}]}}}' >policy.json
 	run -0 ckt-verify --policy policy.json example.com/ns/app:1
@@ -138,15 +151,13 @@ ck.pub" ]
 		"$CKT_STORE/blobs/sha256/${p#sha256:}"
 	# Flip one byte of the signature in the store's manifest.
 	sig=$(jq -r '.layers[0].annotations["dev.cosignproject.cosign/signature"]' "$m")
-	flipped=$(printf '%s' "$sig" | base64 -d | perl -pe 'substr($_, 40, 1) = chr(ord(substr($_, 40, 1)) ^ 1)' | base64 -w0)
-	jq -c --arg s "$flipped" '.layers[0].annotations["dev.cosignproject.cosign/signature"] = $s' "$m" >new.json
-	nd=$(sha256sum new.json | cut -d' ' -f1)
-	cp new.json "$CKT_STORE/blobs/sha256/$nd"
-	jq --arg o "sha256:$(basename "$m")" --arg n "sha256:$nd" --argjson s "$(stat -c %s new.json)" \
-		'(.manifests[] | select(.digest == $o)) |= (.digest = $n | .size = $s)' \
-		"$CKT_STORE/index.json" >idx && mv idx "$CKT_STORE/index.json"
+	replace_sig example.com/ns/app "$(printf '%s' "$sig" | base64 -d |
+		perl -pe 'substr($_, 40, 1) = chr(ord(substr($_, 40, 1)) ^ 1)' | base64 -w0)"
 	run -3 ckt-verify --policy policy.json example.com/ns/app:1
 	assert_output_contains "(bad signature)"
+	# A signature made with ckt's key by the independent implementation passes.
+	replace_sig example.com/ns/app "$("$CK" sign ck.key "$COSIGN_PASSWORD" "$CKT_STORE/blobs/sha256/${p#sha256:}")"
+	run -0 ckt-verify --policy policy.json example.com/ns/app:1
 }
 
 @test "sigstore: wrong password, another key, no signature" {
