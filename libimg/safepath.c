@@ -25,7 +25,7 @@ bool img_sp_force_walk;
 #define MAX_SYMLINKS 40
 #define MAX_DEPTH 512
 
-/* -1: unknown, 0: openat2 works, 1: ENOSYS seen, walk. */
+/* 1: openat2 gave ENOSYS, walk from now on. */
 static int no_openat2 = -1;
 
 static int try_openat2(int rootfd, const char *rel, int flags)
@@ -162,13 +162,12 @@ int img_sp_open_dir(int rootfd, const char *rel)
 {
 	if (!*rel)
 		rel = ".";
-	if (!img_sp_force_walk && no_openat2 != 1) {
+	/* relaxed atomics: applier threads share what the kernel offers */
+	if (!img_sp_force_walk && __atomic_load_n(&no_openat2, __ATOMIC_RELAXED) != 1) {
 		int fd = try_openat2(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOSYS) {
-			no_openat2 = 0;
+		if (fd >= 0 || errno != ENOSYS)
 			return fd;
-		}
-		no_openat2 = 1;
+		__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
 	}
 	return walk_open(rootfd, rel, false, 0, NULL, NULL);
 }

@@ -190,7 +190,7 @@ enum comp { C_NONE, C_GZIP, C_ZSTD };
 static void write_layer(const char *path, const struct ent *ents, size_t n, enum comp comp,
 			char diff_id[STORE_DIGEST_MAX])
 {
-	size_t cap = 1 << 20, used = 0;
+	size_t cap = 16u << 20, used = 0;
 	char *tar = xmalloc(cap);
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
@@ -402,6 +402,55 @@ static void test_apply_rootless(void **state)
 	tdir_pass(state);
 }
 
+/* One stream, two trees: the same result in both; a hostile entry fails
+ * both and names the entry. */
+static void test_apply_tee(void **state)
+{
+	_cleanup_free_ char *r1 = tpath(state, "one");
+	_cleanup_free_ char *r2 = tpath(state, "two");
+	assert_int_equal(mkdir(r1, 0755), 0);
+	assert_int_equal(mkdir(r2, 0755), 0);
+	_cleanup_close_ int f1 = open(r1, O_RDONLY | O_DIRECTORY);
+	_cleanup_close_ int f2 = open(r2, O_RDONLY | O_DIRECTORY);
+	_cleanup_(img_apply_freep) struct img_apply *a = img_apply_new(f1, 0);
+	_cleanup_(img_apply_freep) struct img_apply *b = img_apply_new(f2, IMG_APPLY_QUIET);
+	struct img_apply *as[] = { a, b };
+	struct ckt_err err = CKT_ERR_INIT;
+	/* bigger than the stream's buffers together, so they are reused */
+	char *big = xmalloc(6u << 20);
+	for (size_t i = 0; i < (6u << 20) - 1; i++)
+		big[i] = (char)('a' + (i * 7919) % 26);
+	big[(6u << 20) - 1] = '\0';
+	const struct ent l[] = { { "d/", 'd' }, { "d/big", 'f', big }, { "l", 'l', "d/big" } };
+	_cleanup_free_ char *path = tpath(state, "layer");
+	char diff_id[STORE_DIGEST_MAX];
+	write_layer(path, l, ARRAY_SIZE(l), C_GZIP, diff_id);
+	_cleanup_close_ int fd = open(path, O_RDONLY);
+	assert_ok(img_apply_layer_tee(as, 2, fd, IMG_COMPRESS_GZIP, diff_id, "tee", &err), err);
+	_cleanup_free_ char *b1 = slurp(f1, "d/big");
+	assert_null(b1);	/* larger than slurp's limit: compare sizes */
+	struct stat s1, s2;
+	assert_int_equal(fstatat(f1, "d/big", &s1, 0), 0);
+	assert_int_equal(fstatat(f2, "d/big", &s2, 0), 0);
+	assert_int_equal(s1.st_size, (6u << 20) - 1);
+	assert_int_equal(s2.st_size, s1.st_size);
+	assert_int_not_equal(s1.st_ino, s2.st_ino);
+	char d1[STORE_DIGEST_MAX], d2[STORE_DIGEST_MAX];
+	assert_true(img_apply_file_digest(a, s1.st_ino, d1));
+	assert_true(img_apply_file_digest(b, s2.st_ino, d2));
+	assert_string_equal(d1, d2);
+	free(big);
+
+	const struct ent bad[] = { { "ok", 'f', "x" }, { "esc", 'l', "/" }, { "esc/pwned", 'f', "x" } };
+	_cleanup_free_ char *bpath = tpath(state, "bad");
+	write_layer(bpath, bad, ARRAY_SIZE(bad), C_ZSTD, diff_id);
+	_cleanup_close_ int bfd = open(bpath, O_RDONLY);
+	assert_err(img_apply_layer_tee(as, 2, bfd, IMG_COMPRESS_ZSTD, diff_id, "tee", &err), err,
+		   CKT_EFORMAT);
+	assert_contains(err.what, "esc/pwned");
+	tdir_pass(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +463,7 @@ int main(void)
 		TDIR_TEST(test_apply_hostile),
 		TDIR_TEST(test_apply_diff_id),
 		TDIR_TEST(test_apply_rootless),
+		TDIR_TEST(test_apply_tee),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
