@@ -600,7 +600,7 @@ int reg_request(struct img_registry *r, struct reg_req *q, struct ckt_err *err)
 			}
 			return reg_curl_fail(err, cc, errbuf, "%s %s", q->method, q->url);
 		}
-		if (q->status == 401 && q->scope && !reauthed && r->scheme != REG_AUTH_NONE) {
+		if (q->status == 401 && q->scope && !reauthed && q->h.www_auth) {
 			/* An expired token, or a challenge for a wider scope. */
 			reauthed = true;
 			if (reg_auth_challenged(r, q->scope, q->h.www_auth, err) < 0)

@@ -154,7 +154,7 @@ int reg_auth_challenged(struct img_registry *r, const char *scope, const char *w
 		free(t->header);
 		t->header = NULL;
 	}
-	if (r->scheme != REG_AUTH_BEARER || !www_auth)
+	if (!www_auth)
 		return 0;
 	struct img_auth_challenge *c;
 	size_t n;
@@ -162,8 +162,12 @@ int reg_auth_challenged(struct img_registry *r, const char *scope, const char *w
 		return -err->code;
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
+		/* A registry whose /v2/ is open may still guard repositories. */
+		if (r->scheme == REG_AUTH_NONE && !strcasecmp(c[i].scheme, "Basic"))
+			r->scheme = REG_AUTH_BASIC;
 		if (strcasecmp(c[i].scheme, "Bearer") || !c[i].realm)
 			continue;
+		r->scheme = REG_AUTH_BEARER;
 		/* The server may move the realm (token.md allows it). */
 		free(r->realm);
 		r->realm = xstrdup(c[i].realm);
@@ -176,7 +180,8 @@ int reg_auth_challenged(struct img_registry *r, const char *scope, const char *w
 	img_auth_challenges_free(c, n);
 	if (load_creds(r, err) < 0)
 		return -err->code;
-	rc = fetch_token(r, scope, err);
+	if (r->scheme == REG_AUTH_BEARER)
+		rc = fetch_token(r, scope, err);
 	return rc;
 }
 

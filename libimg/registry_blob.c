@@ -317,7 +317,7 @@ static int xfer_finish(struct xfer *x, CURLcode cc, struct ckt_err *err)
 		}
 		return reg_curl_fail(err, cc, x->errbuf, "blob %s", x->d->digest);
 	}
-	if (status == 401 && !x->reauthed && r->scheme != REG_AUTH_NONE) {
+	if (status == 401 && !x->reauthed && x->rh.www_auth) {
 		_cleanup_free_ char *scope = reg_scope(x->repo, "pull");
 		x->reauthed = true;
 		if (reg_auth_challenged(r, scope, x->rh.www_auth, err) < 0)
