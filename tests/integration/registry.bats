@@ -234,3 +234,15 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	run -0 ckt-login --no-check --authfile "$BATS_TEST_TMPDIR/a.json" -u x -p y docker.io
 	[ "$(jq -r '.auths["https://index.docker.io/v1/"].auth' "$BATS_TEST_TMPDIR/a.json" | base64 -d)" = x:y ]
 }
+
+@test "two ckt-fetch at once into one store: both succeed, the store is whole" {
+	ckt-fetch -q "$PLAIN/fx/multi:1" >"$BATS_TEST_TMPDIR/a" 2>&1 &
+	pa=$!
+	ckt-fetch -q "$PLAIN/fx/multi:1" >"$BATS_TEST_TMPDIR/b" 2>&1 &
+	pb=$!
+	wait "$pa"
+	wait "$pb"
+	[ "$(cat "$BATS_TEST_TMPDIR/a")" = "$(cat "$BATS_TEST_TMPDIR/b")" ]
+	run -0 ckt-image fsck
+	[ -z "$(ls "$CKT_STORE/tmp")" ]
+}
