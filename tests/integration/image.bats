@@ -230,6 +230,25 @@ fetch_three() {
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+@test "names skopeo and umoci write into the store are listed, inspected, removed" {
+	run -0 ckt-fetch -q "oci:$FX/oci:multi"
+	run -0 skopeo --insecure-policy copy -q "oci:$FX/oci:tiny" "oci:$CKT_STORE:skopeo-tiny"
+	run -0 umoci tag --image "$CKT_STORE:skopeo-tiny" umoci-tag
+	TINY=$(fx_digest "$FX/oci" tiny)
+	run -0 ckt-image list
+	[ "$output" = "$(printf '%s\n' localhost/oci:multi skopeo-tiny umoci-tag)" ]
+	run -0 ckt-image inspect --json umoci-tag
+	[ "$(jq -r .name <<<"$output")" = umoci-tag ]
+	[ "$(jq -r .digest <<<"$output")" = "$TINY" ]
+	run -0 ckt-image fsck
+	[ -z "$output" ]
+	run -0 ckt-image rm skopeo-tiny umoci-tag
+	run -0 ckt-image gc --json
+	[ "$(jq -r .blobs_removed <<<"$output")" -eq 2 ] # tiny's config and manifest
+	run -0 ckt-image list
+	[ "$output" = localhost/oci:multi ]
+}
+
 @test "common options go before or after the subcommand" {
 	S=$BATS_TEST_TMPDIR/other
 	unset CKT_STORE
