@@ -1,8 +1,10 @@
 #include "keys/pgp.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <gpgme.h>
+#include <openssl/evp.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,8 @@
 
 #include "base/cleanup.h"
 #include "base/file.h"
+#include "base/path.h"
+#include "base/strbuf.h"
 #include "base/xalloc.h"
 
 CKT_DEFINE_CLEANUP(gpgme_ctx_t, gpgme_release, gpgme_ctx_releasep)
@@ -35,6 +39,9 @@ static int pgp_init(struct ckt_err *err)
 	static bool done;
 	if (done)
 		return 0;
+	/* gpgme asks gpgconf where gpg is, then every engine its version: five
+	 * processes before any work.  gpg is where the distribution put it. */
+	gpgme_set_global_flag("disable-gpgconf", "1");
 	if (!gpgme_check_version(NULL))
 		return ckt_err_fail(err, CKT_EINTERNAL, "initialise gpgme");
 	setlocale(LC_CTYPE, "");
@@ -72,7 +79,16 @@ struct keys_pgp *keys_pgp_new(struct ckt_err *err)
 		ckt_err_sys(err, CKT_EIO, "create temporary keyring '%s'", home);
 		return NULL;
 	}
-	gpgme_ctx_t ctx = ctx_new(home, err);
+	/* No gpg-agent or dirmngr for a keyring that only verifies: starting
+	 * one per verification costs more than the verification. */
+	_cleanup_free_ char *conf = ckt_path_join(home, "gpg.conf");
+	_cleanup_close_ int cfd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	gpgme_ctx_t ctx = NULL;
+	/* A throwaway directory: no fsync, nothing to keep atomic. */
+	if (cfd < 0)
+		ckt_err_sys(err, CKT_EIO, "create '%s'", conf);
+	else if (ckt_write_all(cfd, "no-autostart\n", 13, err) == 0)
+		ctx = ctx_new(home, err);
 	if (!ctx) {
 		ckt_rm_rf(home, &(struct ckt_err){ 0 });
 		return NULL;
@@ -120,11 +136,95 @@ bool keys_pgp_is_armored(const void *data, size_t len)
 	return len >= 14 && !memcmp(p, "-----BEGIN PGP", 14);
 }
 
+/* Armored key blocks to binary OpenPGP packets (RFC 4880 §6.2): the
+ * base64 lines between the header block's empty line and the checksum
+ * line, for every block in data.  Binary data is returned as it is. */
+static int dearmor(const char *data, size_t len, struct ckt_buf *out, struct ckt_err *err)
+{
+	enum { OUTSIDE, HEADERS, BODY, CRC } st = OUTSIDE;
+	_cleanup_buf_ struct ckt_buf b64 = CKT_BUF_INIT;
+	const char *p = data, *end = data + len;
+
+	if (!keys_pgp_is_armored(data, len)) {
+		ckt_buf_add(out, data, len);
+		return 0;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *line = p;
+		p += n + (nl != NULL);
+		while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+			n--;
+		bool is_end = n >= 8 && !memcmp(line, "-----END", 8);
+		switch (st) {
+		case OUTSIDE:
+			if (n >= 36 && !memcmp(line, "-----BEGIN PGP PUBLIC KEY BLOCK-----", 36))
+				st = HEADERS;
+			break;
+		case HEADERS:
+			if (n == 0)
+				st = BODY;
+			break;
+		case BODY:
+		case CRC:
+			if (!is_end) {
+				if (n && line[0] == '=' && st == BODY)
+					st = CRC;
+				else if (st == BODY)
+					ckt_buf_add(&b64, line, n);
+				break;
+			}
+			/* The end of a block: decode what it held. */
+			size_t m = b64.len;
+			int pad = (m && b64.buf[m - 1] == '=') + (m > 1 && b64.buf[m - 2] == '=');
+			unsigned char *bin = xmalloc(m / 4 * 3 + 3);
+			int got = m ? EVP_DecodeBlock(bin, (unsigned char *)b64.buf, (int)m) : 0;
+			if (got < pad || m % 4) {
+				free(bin);
+				return ckt_err_failw(err, CKT_EFORMAT, "bad ASCII armor", "read key");
+			}
+			ckt_buf_add(out, bin, (size_t)(got - pad));
+			free(bin);
+			ckt_buf_reset(&b64);
+			st = OUTSIDE;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Whether the first packet is a public key (tag 6), old or new format. */
+static bool starts_with_public_key(const unsigned char *p, size_t len)
+{
+	if (!len || !(p[0] & 0x80))
+		return false;
+	unsigned tag = (p[0] & 0x40) ? (p[0] & 0x3fu) : ((p[0] >> 2) & 0x0fu);
+	return tag == 6;
+}
+
 int keys_pgp_import(struct keys_pgp *k, const void *data, size_t len, char ***fprs,
 		    struct ckt_err *err)
 {
 	_cleanup_gdata_ gpgme_data_t d = NULL;
 	gpgme_error_t e;
+	_cleanup_free_ char *kbx = ckt_path_join(k->home, "pubring.kbx");
+	if (!fprs && access(kbx, F_OK) != 0) {
+		/* The fast way: a legacy keyring file is the key packets one
+		 * after another, which gpg reads when there is no pubring.kbx;
+		 * no gpg process is needed to add to it. */
+		_cleanup_buf_ struct ckt_buf bin = CKT_BUF_INIT;
+		if (dearmor(data, len, &bin, err) < 0)
+			return -err->code;
+		if (!starts_with_public_key((const unsigned char *)bin.buf, bin.len))
+			return ckt_err_failw(err, CKT_EFORMAT, "no OpenPGP public key found",
+					     "import key");
+		_cleanup_free_ char *ring = ckt_path_join(k->home, "pubring.gpg");
+		_cleanup_close_ int fd = open(ring, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return ckt_err_sys(err, CKT_EIO, "write '%s'", ring);
+		return ckt_write_all(fd, bin.buf, bin.len, err);
+	}
 	if ((e = gpgme_data_new_from_mem(&d, data, len, 0)))
 		return gfail(err, CKT_EINTERNAL, e, "read key data");
 	if ((e = gpgme_op_import(k->ctx, d)))
@@ -192,11 +292,11 @@ static int check_result(struct keys_pgp *k, char signer[KEYS_FPR_MAX], struct ck
 	default:
 		return gfail(err, CKT_EVERIFY, sig->status, "verify signature");
 	}
-	/* sig->fpr may name a signing subkey: report the primary key's. */
-	_cleanup_gkey_ gpgme_key_t key = NULL;
+	/* sig->fpr may name a signing subkey; the keyring holds only trusted
+	 * keys, so any of their (sub)keys is as good (a key lookup would cost
+	 * another gpg process). */
 	const char *f = sig->fpr;
-	if (f && !gpgme_get_key(k->ctx, f, &key, 0) && key && key->fpr)
-		f = key->fpr;
+	(void)k;
 	if (!f || !keys_fpr_normalize(f, signer))
 		return ckt_err_failw(err, CKT_EVERIFY, "unknown key", "verify signature");
 	return 0;
