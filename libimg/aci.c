@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,6 +86,9 @@ int img_archive_err(struct archive *a, struct ckt_err *err, const char *fmt, ...
 
 /* ---- writer ----------------------------------------------------------- */
 
+#define RING 4
+#define CHUNK (1u << 20)
+
 struct img_aci_writer {
 	struct archive *tar;	/* pax_restricted, no filter: the stream the ID covers */
 	struct archive *raw;	/* raw format + compressor; NULL for none */
@@ -97,6 +101,19 @@ struct img_aci_writer {
 	struct hl { dev_t dev; ino_t ino; char *path; } *links;
 	size_t n_links, alloc_links;
 	char *buf;
+	/* Compression runs in a thread of its own, fed chunks of the tar
+	 * stream through a ring, so archiving and hashing overlap with it (the
+	 * way `tar | gzip` does on two cores). */
+	pthread_t th;
+	bool started, joined;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *ring[RING];
+	size_t lens[RING];
+	size_t head, tail, count;	/* filled chunks waiting: head..tail */
+	size_t fill;			/* bytes in ring[tail] being filled */
+	bool done, abandon, failed;
+	struct ckt_err cerr;		/* the compressor thread's error */
 };
 
 static la_ssize_t raw_write_cb(struct archive *a, void *data, const void *buf, size_t len)
@@ -108,18 +125,94 @@ static la_ssize_t raw_write_cb(struct archive *a, void *data, const void *buf, s
 	return (la_ssize_t)len;
 }
 
-static la_ssize_t tar_write_cb(struct archive *a, void *data, const void *buf, size_t len)
+static la_ssize_t cz_sink_cb(struct archive *a, void *data, const void *buf, size_t len)
 {
 	struct img_aci_writer *w = data;
 	(void)a;
+	if (w->sink(w->sink_data, buf, len, &w->cerr) < 0)
+		return -1;
+	return (la_ssize_t)len;
+}
+
+static void *cz_main(void *data)
+{
+	struct img_aci_writer *w = data;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->count && !w->done && !w->abandon)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->abandon || (!w->count && w->done))
+			break;
+		size_t i = w->head;
+		pthread_mutex_unlock(&w->mu);
+		la_ssize_t n = archive_write_data(w->raw, w->ring[i], w->lens[i]);
+		bool bad = n < 0 || (size_t)n != w->lens[i];
+		if (bad && w->cerr.code == CKT_EOK)
+			img_archive_err(w->raw, &w->cerr, "compress");
+		pthread_mutex_lock(&w->mu);
+		w->head = (w->head + 1) % RING;
+		w->count--;
+		pthread_cond_broadcast(&w->cv);
+		if (bad) {
+			w->failed = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Hand the chunk being filled to the compressor and wait for a free one. */
+static int cz_submit(struct img_aci_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->lens[w->tail] = w->fill;
+	w->tail = (w->tail + 1) % RING;
+	w->count++;
+	w->fill = 0;
+	pthread_cond_broadcast(&w->cv);
+	while (w->count == RING && !w->failed)
+		pthread_cond_wait(&w->cv, &w->mu);
+	bool failed = w->failed;
+	pthread_mutex_unlock(&w->mu);
+	return failed ? -1 : 0;
+}
+
+static int cz_join(struct img_aci_writer *w, bool abandon)
+{
+	if (!w->started || w->joined)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	if (abandon)
+		w->abandon = true;
+	w->done = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	w->joined = true;
+	return w->failed ? -1 : 0;
+}
+
+static la_ssize_t tar_write_cb(struct archive *a, void *data, const void *buf, size_t len)
+{
+	struct img_aci_writer *w = data;
+	const char *p = buf;
+	size_t left = len;
+
 	store_hasher_update(w->h, buf, len);
 	if (!w->raw)
-		return raw_write_cb(NULL, w, buf, len);
-	la_ssize_t n = archive_write_data(w->raw, buf, len);
-	if (n < 0 || (size_t)n != len) {
-		if (w->err->code == CKT_EOK)
-			img_archive_err(w->raw, w->err, "compress");
-		return -1;
+		return raw_write_cb(a, w, buf, len);
+	while (left) {
+		size_t n = CHUNK - w->fill < left ? CHUNK - w->fill : left;
+		memcpy(w->ring[w->tail] + w->fill, p, n);
+		w->fill += n;
+		p += n;
+		left -= n;
+		if (w->fill == CHUNK && cz_submit(w) < 0) {
+			if (w->err->code == CKT_EOK)
+				*w->err = w->cerr;
+			return -1;
+		}
 	}
 	return (la_ssize_t)len;
 }
@@ -166,7 +259,7 @@ struct img_aci_writer *img_aci_writer_new(enum img_aci_compression c, img_aci_si
 			goto fail;
 		}
 		archive_write_set_bytes_in_last_block(w->raw, 1);
-		if (archive_write_open(w->raw, w, NULL, raw_write_cb, NULL) != ARCHIVE_OK) {
+		if (archive_write_open(w->raw, w, NULL, cz_sink_cb, NULL) != ARCHIVE_OK) {
 			img_archive_err(w->raw, err, "start the compressor");
 			goto fail;
 		}
@@ -179,6 +272,15 @@ struct img_aci_writer *img_aci_writer_new(enum img_aci_compression c, img_aci_si
 			img_archive_err(w->raw, err, "start the compressor");
 			goto fail;
 		}
+		for (size_t i = 0; i < RING; i++)
+			w->ring[i] = xmalloc(CHUNK);
+		pthread_mutex_init(&w->mu, NULL);
+		pthread_cond_init(&w->cv, NULL);
+		if (pthread_create(&w->th, NULL, cz_main, w)) {
+			ckt_err_fail(err, CKT_EINTERNAL, "start the compressor thread");
+			goto fail;
+		}
+		w->started = true;
 	}
 	w->tar = archive_write_new();
 	archive_write_set_format_pax_restricted(w->tar);
@@ -197,6 +299,13 @@ void img_aci_writer_free(struct img_aci_writer *w)
 {
 	if (!w)
 		return;
+	cz_join(w, true);
+	if (w->started) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+	}
+	for (size_t i = 0; i < RING; i++)
+		free(w->ring[i]);
 	if (w->tar)
 		archive_write_free(w->tar);
 	if (w->raw)
@@ -476,8 +585,22 @@ int img_aci_writer_finish(struct img_aci_writer *w, char id[IMG_ACI_ID_MAX], str
 	char d[STORE_DIGEST_MAX];
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
 		return img_archive_err(w->tar, err, "finish the archive");
-	if (w->raw && archive_write_close(w->raw) != ARCHIVE_OK)
-		return img_archive_err(w->raw, err, "finish the compressor");
+	if (w->raw) {
+		if (w->fill && cz_submit(w) < 0) {
+			cz_join(w, true);
+			*err = w->cerr;
+			return ckt_err_wrap(err, "finish the archive");
+		}
+		if (cz_join(w, false) < 0) {
+			*err = w->cerr;
+			return ckt_err_wrap(err, "finish the archive");
+		}
+		if (archive_write_close(w->raw) != ARCHIVE_OK) {
+			if (w->cerr.code != CKT_EOK)
+				*err = w->cerr;
+			return img_archive_err(w->raw, err, "finish the compressor");
+		}
+	}
 	store_hasher_final(w->h, d);
 	/* "sha512:<hex>" → "sha512-<hex>" (spec/types.md "Image ID Type"). */
 	snprintf(id, IMG_ACI_ID_MAX, "sha512-%s", d + strlen("sha512:"));
