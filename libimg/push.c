@@ -2,6 +2,7 @@
  * local destination. */
 #include "libimg/push.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -21,6 +22,7 @@ void img_push_result_release(struct img_push_result *r)
 struct push {
 	struct store *s;
 	struct img_registry *reg;
+	const char *domain;
 	const struct img_push_opts *o;
 	const char *repo;	/* destination repository path */
 	const char *mount_from;	/* source repository on the same registry, or NULL */
@@ -43,6 +45,95 @@ static int push_blob(struct push *p, const struct store_desc *d, struct ckt_err 
 	return 0;
 }
 
+/* Blobs of one manifest, shared by the uploading threads. */
+struct upload_set {
+	struct push *p;
+	const struct store_desc **blobs;
+	size_t n, next;
+	pthread_mutex_t mu;
+	struct ckt_err err;	/* the first failure */
+	bool failed;
+};
+
+/* Take blobs off the set and push them with reg until none is left or one
+ * failed somewhere. */
+static void upload_loop(struct upload_set *u, struct img_registry *reg)
+{
+	struct push p = *u->p;
+	struct img_push_result counts = { 0 };
+	p.reg = reg;
+	p.res = &counts;
+	for (;;) {
+		pthread_mutex_lock(&u->mu);
+		size_t i = u->failed ? u->n : u->next++;
+		pthread_mutex_unlock(&u->mu);
+		if (i >= u->n)
+			break;
+		struct ckt_err e = CKT_ERR_INIT;
+		if (push_blob(&p, u->blobs[i], &e) < 0) {
+			pthread_mutex_lock(&u->mu);
+			if (!u->failed)
+				u->err = e;
+			u->failed = true;
+			pthread_mutex_unlock(&u->mu);
+			break;
+		}
+	}
+	pthread_mutex_lock(&u->mu);
+	u->p->res->blobs_skipped += counts.blobs_skipped;
+	u->p->res->blobs_mounted += counts.blobs_mounted;
+	u->p->res->blobs_uploaded += counts.blobs_uploaded;
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void *upload_thread(void *data)
+{
+	struct upload_set *u = data;
+	struct img_registry_opts ro = { 0 };
+	if (u->p->o->registry)
+		ro = *u->p->o->registry;
+	ro.progress = NULL; /* the tool's progress line is not thread-safe */
+	struct ckt_err e = CKT_ERR_INIT;
+	_cleanup_registry_ struct img_registry *reg = img_registry_new(u->p->domain, &ro, &e);
+	if (!reg) {
+		pthread_mutex_lock(&u->mu);
+		if (!u->failed)
+			u->err = e;
+		u->failed = true;
+		pthread_mutex_unlock(&u->mu);
+		return NULL;
+	}
+	upload_loop(u, reg);
+	return NULL;
+}
+
+/* Upload up to PUSH_THREADS blobs at once, each thread with its own client
+ * (connections and tokens), when there is enough to gain from it. */
+#define PUSH_THREADS 4
+#define PUSH_PARALLEL_MIN (4 << 20)
+static int push_blobs(struct push *p, const struct store_desc **blobs, size_t n,
+		      struct ckt_err *err)
+{
+	struct upload_set u = { .p = p, .blobs = blobs, .n = n };
+	pthread_t th[PUSH_THREADS - 1];
+	size_t nth = 0, big = 0;
+	for (size_t i = 0; i < n; i++)
+		big += blobs[i]->size >= PUSH_PARALLEL_MIN;
+	pthread_mutex_init(&u.mu, NULL);
+	for (; big > 1 && nth < big - 1 && nth < ARRAY_SIZE(th); nth++)
+		if (pthread_create(&th[nth], NULL, upload_thread, &u))
+			break;
+	upload_loop(&u, p->reg);
+	for (size_t i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&u.mu);
+	if (u.failed) {
+		*err = u.err;
+		return -err->code;
+	}
+	return 0;
+}
+
 /* An image manifest: its blobs, then the manifest under tag (or its digest). */
 static int push_manifest(struct push *p, const struct store_desc *d, const char *data, size_t len,
 			 const char *media_type, const char *tag, struct ckt_err *err)
@@ -51,11 +142,14 @@ static int push_manifest(struct push *p, const struct store_desc *d, const char 
 	int r = -1;
 	if (img_manifest_parse(data, len, media_type, &m, err) < 0)
 		return ckt_err_wrap(err, "manifest %s", d->digest);
-	if (push_blob(p, &m.config, err) < 0)
-		goto out;
+	const struct store_desc **blobs = xcalloc(m.n_layers + 1, sizeof(*blobs));
 	for (size_t i = 0; i < m.n_layers; i++)
-		if (push_blob(p, &m.layers[i], err) < 0)
-			goto out;
+		blobs[i] = &m.layers[i];
+	blobs[m.n_layers] = &m.config;
+	int br = push_blobs(p, blobs, m.n_layers + 1, err);
+	free(blobs);
+	if (br < 0)
+		goto out;
 	if (img_registry_put_manifest(p->reg, p->repo, tag ? tag : d->digest,
 				      media_type ? media_type : m.media_type, data, len, err) < 0)
 		goto out;
@@ -90,7 +184,8 @@ static int push_docker(struct store *s, const char *ref, const char *dest,
 	reg = img_registry_new(dref.domain, o->registry, err);
 	if (!reg)
 		goto out;
-	struct push p = { .s = s, .reg = reg, .o = o, .repo = dref.path, .res = res };
+	struct push p = { .s = s, .reg = reg, .domain = dref.domain, .o = o, .repo = dref.path,
+			  .res = res };
 	struct ckt_err ignored = CKT_ERR_INIT;
 	if (!(o->flags & IMG_PUSH_NO_MOUNT) && name && img_ref_parse(name, &sref, &ignored) == 0 &&
 	    !strcmp(sref.domain, dref.domain) && strcmp(sref.path, dref.path))
