@@ -246,3 +246,15 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	run -0 ckt-image fsck
 	[ -z "$(ls "$CKT_STORE/tmp")" ]
 }
+
+@test "progress only on a terminal, never with -q or in a pipe" {
+	run -0 script -qec "ckt-fetch '$PLAIN/fx/multi:1'" /dev/null
+	assert_output_contains "blobs"
+	assert_output_contains "/s"
+	export CKT_STORE="$BATS_TEST_TMPDIR/s2"
+	run -0 script -qec "ckt-fetch -q '$PLAIN/fx/multi:1' 2>&1 >/dev/null" /dev/null
+	[ -z "$output" ]
+	export CKT_STORE="$BATS_TEST_TMPDIR/s3"
+	run -0 --separate-stderr ckt-fetch "$PLAIN/fx/multi:1"
+	[ -z "$stderr" ]
+}
