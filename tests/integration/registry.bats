@@ -9,7 +9,10 @@ load ../fixtures/registry/registry
 setup_file() {
 	ckt_fixtures
 	reg_start_all
+	reg_start_mtls
 	reg_push_fixtures
+	skopeo --insecure-policy copy --dest-cert-dir "$RD/mtlsdir" "oci:$FX/oci:tiny" \
+		"docker://$MTLS/fx/tiny:1" >/dev/null
 }
 
 teardown_file() {
@@ -257,4 +260,16 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	export CKT_STORE="$BATS_TEST_TMPDIR/s3"
 	run -0 --separate-stderr ckt-fetch "$PLAIN/fx/multi:1"
 	[ -z "$stderr" ]
+}
+
+@test "TLS client certificates from --cert-dir (*.cert and *.key)" {
+	run -0 ckt-fetch --cert-dir "$RD/mtlsdir" "$MTLS/fx/tiny:1"
+	[[ "$output" == "$MTLS/fx/tiny@sha256:"* ]]
+	export CKT_STORE="$BATS_TEST_TMPDIR/s2"
+	run -1 ckt-fetch --cert-dir "$RD/cadir" "$MTLS/fx/tiny:1"
+	[[ "$output" != *"http://"* ]]
+	mkdir -p "$BATS_TEST_TMPDIR/half"
+	cp "$CERTS/ca.crt" "$CERTS/client.cert" "$BATS_TEST_TMPDIR/half/"
+	run -1 ckt-fetch --cert-dir "$BATS_TEST_TMPDIR/half" "$MTLS/fx/tiny:1"
+	assert_output_contains "client.key"
 }
