@@ -102,7 +102,8 @@ static int add_image(struct render *r, int fd, struct img_aci_info *info, json_t
 		return ckt_err_fail(err, CKT_EFORMAT, "dependencies nest deeper than %d", MAX_DEPTH);
 	json_t *own[MAX_DEPTH + 1];
 	size_t n_own = n_wl;
-	memcpy(own, wl, n_wl * sizeof(*wl));
+	if (n_wl)
+		memcpy(own, wl, n_wl * sizeof(*wl));
 	json_t *pwl = json_object_get(m, "pathWhitelist");
 	if (pwl && json_array_size(pwl))
 		own[n_own++] = pwl;

@@ -127,9 +127,11 @@ static int to_dest(struct conv *cv, struct store *s, const char *ref, struct ckt
 	struct ckt_err e2 = CKT_ERR_INIT;
 	/* A stored ACI (by image ID or AC name) is rendered to OCI first;
 	 * an OCI image of the same name takes precedence. */
-	if (img_image_resolve(s, ref, NULL, &d, &e2) == 0 &&
-	    strncmp(ref, "sha512-", 7)) {
+	bool oci = img_image_resolve(s, ref, NULL, &d, &e2) == 0;
+	if (oci)
 		store_desc_release(&d);
+	if (oci && strncmp(ref, "sha512-", 7)) {
+		/* an OCI image */
 	} else if (img_aci_store_find(s, ref, NULL, &d, id, &e2) == 0) {
 		store_desc_release(&d);
 		if (img_aci_to_oci(s, id, &rendered, err) < 0)
