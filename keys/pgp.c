@@ -403,7 +403,9 @@ int keys_pgp_sign(const char *homedir, const char *by, const char *passphrase,
 			  mode == KEYS_PGP_SIGN_MESSAGE ? GPGME_SIG_MODE_NORMAL
 							: GPGME_SIG_MODE_DETACH);
 	if (e)
-		return ckt_err_failw(err, CKT_EIO, gpgme_strerror(e), "sign with key '%s'", by);
+		return ckt_err_failw(err, gpgme_err_code(e) == GPG_ERR_BAD_PASSPHRASE ? CKT_EVERIFY
+										     : CKT_EIO,
+				     gpgme_strerror(e), "sign with key '%s'", by);
 	gpgme_sign_result_t r = gpgme_op_sign_result(ctx);
 	if (!r || !r->signatures || r->invalid_signers)
 		return ckt_err_failw(err, CKT_EIO, "gpg made no signature", "sign with key '%s'",

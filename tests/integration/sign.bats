@@ -176,3 +176,23 @@ $REG/multi:1"
 	CKT_POLICY= run -3 --separate-stderr ckt-exec "${T[@]}" example.com/exec2/tiny:1 -- /bin/echo hi
 	[[ "$stderr" == *"(unknown key)"* ]]
 }
+
+@test "a passphrase-protected GPG key signs with --passphrase-file; a wrong one exits 3" {
+	export GNUPGHOME="$BATS_TEST_TMPDIR/gnupg"
+	mkdir -p -m 700 "$GNUPGHOME"
+	gpg --batch --passphrase sekrit --quick-gen-key "Pass <pass@example.com>" ed25519 sign never 2>/dev/null
+	fpr=$(gpg --batch --with-colons --list-keys 2>/dev/null | awk -F: '/^fpr:/ { print $10; exit }')
+	echo sekrit >pass
+	echo wrong >bad
+	ckt-fetch -q --name example.com/pass/tiny:1 "oci:$FX/oci:tiny" >/dev/null
+	run -3 ckt-sign --sign-by "$fpr" --passphrase-file bad example.com/pass/tiny:1
+	assert_output_contains "Bad passphrase"
+	run -0 ckt-sign --sign-by "$fpr" --passphrase-file pass example.com/pass/tiny:1
+	gpg --batch --armor --export "$fpr" >pass.asc
+	policy "$PWD/pass.asc"
+	sed -i "s|\"$REG\"|\"example.com\"|" policy.json
+	run -0 ckt-verify --policy policy.json example.com/pass/tiny:1
+	run -1 ckt-sign --sign-by 0000000000000000000000000000000000000000 example.com/pass/tiny:1
+	assert_output_contains "no such secret key"
+	gpgconf --homedir "$GNUPGHOME" --kill all
+}
