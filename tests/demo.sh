@@ -13,7 +13,7 @@ run() { printf '\n$ %s\n' "$*"; "$@"; }
 "$top/tests/fixtures/mkimages.sh" "$work/fx" >/dev/null
 cd "$work"
 run "$bin/ckt-fetch" oci:fx/oci:tiny
-run "$bin/ckt-fetch" --name example.com/demo/multi:1 oci-archive:fx/tiny.oci.tar:tiny
+run "$bin/ckt-fetch" --name example.com/demo/tiny:1 oci-archive:fx/tiny.oci.tar:tiny
 run "$bin/ckt-fetch" docker-archive:fx/multi.docker.tar
 run "$bin/ckt-fetch" --all-platforms --json oci:fx/index:multiarch
 run "$bin/ckt-image" list
@@ -21,7 +21,7 @@ run "$bin/ckt-image" list -q
 printf '\n$ ckt-image inspect example.com/fixtures/multi:2.0 | jq .config.config\n'
 "$bin/ckt-image" inspect example.com/fixtures/multi:2.0 | jq .config.config
 if command -v skopeo >/dev/null; then
-	printf '\n$ skopeo inspect --config oci:$CKT_STORE:example.com/fixtures/tiny:1.0 | jq .architecture\n'
+	printf '\n$ skopeo inspect --config oci:$CKT_STORE:example.com/fixtures/multi:2.0 | jq .architecture\n'
 	skopeo inspect --config "oci:$CKT_STORE:example.com/fixtures/multi:2.0" | jq .architecture
 fi
 run "$bin/ckt-image" fsck
