@@ -225,8 +225,9 @@ static int load_certs(struct img_registry *r, const char *dir, bool explicit_dir
 		size_t n = strlen(cert);
 		_cleanup_free_ char *key = xasprintf("%.*s.key", (int)(n - 5), cert);
 		if (access(key, R_OK) < 0) {
+			ckt_err_sys(err, CKT_EIO, "client key '%s' for '%s'", key, cert);
 			globfree(&g);
-			return ckt_err_sys(err, CKT_EIO, "client key '%s' for '%s'", key, cert);
+			return -err->code;
 		}
 		free(r->client_cert);
 		free(r->client_key);
