@@ -228,6 +228,12 @@ static const struct scope *find_scope(const struct img_lookaside *l, const char 
 				return &l->v[i];
 		end = strrchr(name, '/');
 	}
+	/* "*.example.com" scopes for the registry's parent domains. */
+	name[strcspn(name, ":")] = 0;
+	for (char *dot = strchr(name, '.'); dot; dot = strchr(dot + 1, '.'))
+		for (size_t i = 0; i < l->n; i++)
+			if (l->v[i].name && l->v[i].name[0] == '*' && !strcmp(l->v[i].name + 1, dot))
+				return &l->v[i];
 	return def;
 }
 

@@ -352,19 +352,28 @@ static const struct reqs *find_reqs(const struct policy *p, const char *transpor
 }
 
 /* Scopes of a name: as given (full), then every parent by path component,
- * then "".  Returns a NULL-terminated vector. */
-static char **scopes_of(const char *full, const char *name)
+ * then, with wildcards (the docker transport), "*.<parent domain>" for each
+ * parent domain of the registry without its port (containers/image
+ * docker_transport PolicyConfigurationNamespaces), then "".  Returns a
+ * NULL-terminated vector. */
+static char **scopes_of(const char *full, const char *name, bool wildcards)
 {
 	size_t n = 0;
-	char **v = xcalloc(strlen(name) + 4, sizeof(char *));
-	if (full && (!name || strcmp(full, name)))
+	char **v = xcalloc(2 * strlen(name) + 4, sizeof(char *));
+	if (full && strcmp(full, name))
 		v[n++] = xstrdup(full);
-	if (name) {
+	if (*name) {
 		_cleanup_free_ char *t = xstrdup(name);
 		for (char *end = t + strlen(t); end;) {
 			*end = 0;
 			v[n++] = xstrdup(t);
 			end = strrchr(t, '/');
+		}
+		if (wildcards) {
+			/* t is now the registry (first component). */
+			t[strcspn(t, ":")] = 0;
+			for (char *dot = strchr(t, '.'); dot; dot = strchr(dot + 1, '.'))
+				v[n++] = xasprintf("*%s", dot);
 		}
 	}
 	v[n++] = xstrdup("");
@@ -709,7 +718,7 @@ static int check_image(struct store *s, const struct img_image *img, const char 
 			goto out;
 		}
 	}
-	scopes = name ? scopes_of(full, name) : scopes_of(NULL, "");
+	scopes = scopes_of(full, name ? name : "", true);
 	struct subject sub = { full, name, { digests[0], digests[1] }, sigs, n, o };
 	ret = evaluate(find_reqs(&p, "docker", (const char *const *)scopes), &sub, err);
 	if (ret < 0)
@@ -762,7 +771,7 @@ static int check_aci_fd(int fd, const char *what, const char *sig, size_t slen, 
 	}
 	if (policy_load(o, &p, err) < 0)
 		return -err->code;
-	_cleanup_strv_ char **scopes = scopes_of(NULL, name);
+	_cleanup_strv_ char **scopes = scopes_of(NULL, name, false);
 	const struct reqs *rs = find_reqs(&p, "aci", (const char *const *)scopes);
 	for (size_t i = 0; i < rs->n && ret == 0; i++) {
 		const struct req *r = &rs->v[i];

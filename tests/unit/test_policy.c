@@ -99,7 +99,8 @@ static void test_registries_d(void **state)
 			 "docker:\n  reg.example:\n    sigstore: file:///old\n"
 			 "  reg.example/ns:\n    lookaside: file:///ns\n    lookaside-staging: file:///stage\n";
 	const char *yb = "docker:\n  reg.example/ns/app:1:\n    lookaside: file:///tagged\n"
-			 "    use-sigstore-attachments: true\n";
+			 "    use-sigstore-attachments: true\n"
+			 "  '*.wild.example':\n    lookaside: file:///wild\n";
 	assert_ok(ckt_write_file_atomic(a, ya, strlen(ya), 0644, &err), err);
 	assert_ok(ckt_write_file_atomic(b, yb, strlen(yb), 0644, &err), err);
 	assert_ok(ckt_write_file_atomic(ignored, "x: [", 4, 0644, &err), err);
@@ -112,6 +113,9 @@ static void test_registries_d(void **state)
 	assert_string_equal(img_lookaside_base(l, "reg.example/ns/app:2", true), "file:///stage");
 	assert_string_equal(img_lookaside_base(l, "reg.example/nsx/app:2", false), "file:///old");
 	assert_string_equal(img_lookaside_base(l, "other.example/x", false),
+			    "https://default.example/sigs");
+	assert_string_equal(img_lookaside_base(l, "a.b.wild.example:5000/x:1", false), "file:///wild");
+	assert_string_equal(img_lookaside_base(l, "wild.example/x", false),
 			    "https://default.example/sigs");
 	img_lookaside_free(l);
 	/* A scope configured twice is an error, as in containers/image. */
@@ -318,6 +322,22 @@ static void test_policy_paths(void **state)
 	tdir_pass(state);
 }
 
+static void test_policy_wildcard(void **state)
+{
+	struct fx f = { 0 };
+	struct ckt_err err = CKT_ERR_INIT;
+	fx_image(state, &f);
+	const char *doc = "{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"docker\":"
+			  "{\"*.com\":[{\"type\":\"insecureAcceptAnything\"}],"
+			  "\"example.com/mirror\":[{\"type\":\"reject\"}]}}}";
+	assert_ok(ckt_write_file_atomic(f.policy, doc, strlen(doc), 0644, &err), err);
+	assert_ok(check(&f, "example.com/app:1", &err), err);
+	/* A namespace scope is more specific than a wildcard. */
+	assert_refused(&f, "example.com/mirror:1", "policy reject");
+	fx_release(&f);
+	tdir_pass(state);
+}
+
 static void quiet_log(enum ckt_log_level level, const char *msg, void *data)
 {
 	(void)level;
@@ -336,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_sigstore_keys),
 		TDIR_TEST(test_policy_sigstore),
 		TDIR_TEST(test_policy_paths),
+		TDIR_TEST(test_policy_wildcard),
 	};
 	/* The insecure-options warning is expected here. */
 	ckt_log_set(quiet_log, NULL, CKT_LOG_DEBUG);
