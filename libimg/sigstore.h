@@ -67,10 +67,12 @@ int img_sigstore_push(struct store *s, const char *src, const char *digest, cons
 
 /* After a fetch from source (a ckt-fetch source name) of the image now
  * named name with top digest: bring into s the signatures that travel with
- * it — the registry's cosign attachments (docker:// sources) and the simple
- * signing signatures in the lookaside store that registries_d (NULL: the
- * default) configures for name.  *n (may be NULL) gets how many signature
- * sets were found.  Nothing found is not an error. */
+ * it — the registry's cosign attachments (docker:// sources, when
+ * attachments is set or registries.d has use-sigstore-attachments for the
+ * reference, as containers/image) and the simple signing signatures in the
+ * lookaside store that registries_d (NULL: the default) configures for
+ * name.  *n (may be NULL) gets how many signature sets were found.
+ * Nothing found is not an error. */
 int img_sigs_collect(struct store *s, const char *source, const char *name, const char *digest,
-		     const struct img_registry_opts *ro, const char *registries_d, size_t *n,
-		     struct ckt_err *err);
+		     const struct img_registry_opts *ro, const char *registries_d, bool attachments,
+		     size_t *n, struct ckt_err *err);

@@ -128,8 +128,8 @@ int img_sigstore_push(struct store *s, const char *src, const char *digest, cons
 }
 
 int img_sigs_collect(struct store *s, const char *source, const char *name, const char *digest,
-		     const struct img_registry_opts *ro, const char *registries_d, size_t *n,
-		     struct ckt_err *err)
+		     const struct img_registry_opts *ro, const char *registries_d, bool attachments,
+		     size_t *n, struct ckt_err *err)
 {
 	struct img_source src = { 0 };
 	struct img_ref r = IMG_REF_INIT;
@@ -143,9 +143,14 @@ int img_sigs_collect(struct store *s, const char *source, const char *name, cons
 		return -err->code;
 	_cleanup_free_ char *repo = img_ref_name(&r);
 	img_ref_release(&r);
-	if (img_source_parse(source, &src, err) < 0)
+	_cleanup_lookaside_ struct img_lookaside *la = img_lookaside_load(registries_d, err);
+	if (!la || img_source_parse(source, &src, err) < 0)
 		return -err->code;
-	if (src.transport == IMG_TRANSPORT_DOCKER) {
+	/* As containers/image: a registry's sigstore attachments are read when
+	 * registries.d says use-sigstore-attachments (or the caller insists,
+	 * as ckt-fetch --verify does), sparing every other fetch a request. */
+	if (src.transport == IMG_TRANSPORT_DOCKER &&
+	    (attachments || img_lookaside_use_attachments(la, src.path))) {
 		bool got = false;
 		ret = img_sigstore_pull(s, src.path, digest, ro, &got, err);
 		found += got;
@@ -153,9 +158,6 @@ int img_sigs_collect(struct store *s, const char *source, const char *name, cons
 	img_source_release(&src);
 	if (ret < 0)
 		return ret;
-	_cleanup_lookaside_ struct img_lookaside *la = img_lookaside_load(registries_d, err);
-	if (!la)
-		return -err->code;
 	const char *base = img_lookaside_base(la, name, false);
 	if (base && img_lookaside_read(base, name, digest, &sigs, &nsigs, err) < 0)
 		return -err->code;

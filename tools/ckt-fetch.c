@@ -56,8 +56,8 @@ static const char usage[] =
 	"      --version                 the version\n"
 	"\n"
 	"Signatures travel with images: a registry's cosign attachments\n"
-	"(sha256-HEX.sig) and the lookaside stores of registries.d are copied into\n"
-	"the store.\n"
+	"(sha256-HEX.sig; with --verify or registries.d use-sigstore-attachments)\n"
+	"and the lookaside stores of registries.d are copied into the store.\n"
 	"\n"
 	"Exit status: 0 success; 1 failure; 2 usage error; 3 content that does not\n"
 	"match its digest, or (--verify) signatures the policy refuses.\n";
@@ -101,7 +101,8 @@ static int check_signatures(struct store *s, const char *src, const struct img_f
 			    bool verify, struct ckt_err *err)
 {
 	struct ckt_err serr = CKT_ERR_INIT;
-	if (img_sigs_collect(s, src, r->name, r->digest, ro, po->registries_d, NULL, &serr) < 0)
+	if (img_sigs_collect(s, src, r->name, r->digest, ro, po->registries_d, verify, NULL,
+			     &serr) < 0)
 		ckt_warn("%s: signatures not copied: %s%s%s%s", r->name, serr.what,
 			 *serr.why ? " (" : "", serr.why, *serr.why ? ")" : "");
 	if (!verify || img_policy_check_fetched(s, src, r->name, po, err) == 0)

@@ -195,12 +195,20 @@ ck.pub" ]
 	ckt-sign -q --sign-by-sigstore-private-key ck.key "$REG/cos:1" >/dev/null
 	run -0 ckt-push --tls-verify=false "$REG/cos:1" "docker://$REG/cos:1"
 	skopeo list-tags --tls-verify=false "docker://$REG/cos" | grep -q "sha256-${DIGEST#sha256:}.sig"
-	export CKT_STORE="$BATS_TEST_TMPDIR/store2"
-	run -0 ckt-fetch --tls-verify=false "docker://$REG/cos:1"
 	req '{"type":"sigstoreSigned","keyPath":"'"$PWD/ck.pub"'"}'
 	sed -i "s|\"example.com\"|\"$REG\"|" policy.json
+	# As containers/image: attachments are read when registries.d asks for them...
+	export CKT_STORE="$BATS_TEST_TMPDIR/store2"
+	run -0 ckt-fetch --tls-verify=false "docker://$REG/cos:1"
+	run -3 ckt-verify --policy policy.json "$REG/cos:1"
+	mkdir -p regd
+	printf 'docker:\n  %s:\n    use-sigstore-attachments: true\n' "$REG" >regd/a.yaml
+	run -0 ckt-fetch --registries.d regd --tls-verify=false "docker://$REG/cos:1"
 	run -0 ckt-verify --policy policy.json "$REG/cos:1"
-	run -0 ckt-fetch --verify --policy policy.json --tls-verify=false "docker://$REG/cos:1"
 	ckt-image gc >/dev/null
+	run -0 ckt-verify --policy policy.json "$REG/cos:1"
+	# ...and by ckt-fetch --verify.
+	export CKT_STORE="$BATS_TEST_TMPDIR/store3"
+	run -0 ckt-fetch --verify --policy policy.json --tls-verify=false "docker://$REG/cos:1"
 	run -0 ckt-verify --policy policy.json "$REG/cos:1"
 }
