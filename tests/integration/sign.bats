@@ -34,6 +34,12 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/http.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/http.pid")" 2>/dev/null || true
+	fi
+}
+
 # policy KEYFILE [IDENTITY-JSON]: a policy accepting $REG images signed by KEYFILE.
 policy() {
 	local id=${2:+,\"signedIdentity\":$2}
@@ -195,4 +201,22 @@ $REG/multi:1"
 	run -1 ckt-sign --sign-by 0000000000000000000000000000000000000000 example.com/pass/tiny:1
 	assert_output_contains "no such secret key"
 	gpgconf --homedir "$GNUPGHOME" --kill all
+}
+
+@test "a lookaside store served over http is read by ckt-verify" {
+	ckt-fetch -q "docker://$REG/app:1" >/dev/null
+	ckt-sign -q --sign-by "$A" --sign-to-dir "$LA" "$REG/app:1" >/dev/null
+	port=$(ckt_port 1)
+	"$PYTHON" -m http.server --bind 127.0.0.1 --directory "$LA" "$port" 2>http.log &
+	echo $! >http.pid
+	wait_port "$port"
+	printf 'docker:\n  %s:\n    lookaside: http://127.0.0.1:%s/\n' "$REG" "$port" >"$REGD/test.yaml"
+	# A new store holds the image but no signature.
+	export CKT_STORE="$BATS_TEST_TMPDIR/store2"
+	ckt-fetch -q --registries.d /nonexistent "docker://$REG/app:1" >/dev/null
+	policy "$KEYS/alice.asc"
+	run -3 ckt-verify --policy policy.json --registries.d /nonexistent "$REG/app:1"
+	run -0 ckt-verify --policy policy.json --registries.d "$REGD" "$REG/app:1"
+	grep -q 'GET /app@sha256=.*/signature-1 HTTP/1.1" 200' http.log
+	grep -q 'GET /app@sha256=.*/signature-2 HTTP/1.1" 404' http.log
 }
