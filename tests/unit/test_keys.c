@@ -34,6 +34,32 @@ static const char BOB_ASC[] =
 	"=/Tj5\n"
 	"-----END PGP PUBLIC KEY BLOCK-----\n"
 ;
+/* "hello ckt\n" signed by alice: an uncompressed signed message and an
+ * armored detached signature. */
+static const unsigned char MSG_GPG[] = {
+	0x90, 0x0d, 0x03, 0x00, 0x08, 0x16, 0x0a, 0x01, 0xb8, 0x9f, 0x67, 0xa7,
+	0x7a, 0xce, 0x01, 0xac, 0x13, 0x62, 0x03, 0x6d, 0x73, 0x67, 0x6b, 0x03,
+	0x34, 0x54, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0x63, 0x6b, 0x74, 0x0a,
+	0x88, 0x75, 0x04, 0x00, 0x16, 0x08, 0x00, 0x1d, 0x16, 0x21, 0x04, 0x84,
+	0xa9, 0x3b, 0x6e, 0x2e, 0x17, 0x97, 0x2b, 0x22, 0xe4, 0x3f, 0x7f, 0x0a,
+	0x01, 0xb8, 0x9f, 0x67, 0xa7, 0x7a, 0xce, 0x05, 0x02, 0x6b, 0x03, 0x34,
+	0x54, 0x00, 0x0a, 0x09, 0x10, 0x0a, 0x01, 0xb8, 0x9f, 0x67, 0xa7, 0x7a,
+	0xce, 0xda, 0xfc, 0x01, 0x00, 0xff, 0x39, 0x69, 0x6d, 0xf4, 0x0f, 0xc1,
+	0xff, 0x3f, 0x54, 0x4c, 0xb5, 0xe7, 0xaa, 0xa0, 0x16, 0xed, 0xae, 0x41,
+	0x20, 0xb2, 0x55, 0x48, 0xeb, 0x46, 0xc1, 0x3f, 0xc6, 0x16, 0x16, 0xdd,
+	0xf0, 0x00, 0xff, 0x74, 0x0a, 0xca, 0xc4, 0xb3, 0x58, 0xdb, 0x78, 0xb1,
+	0xc4, 0xe9, 0x5d, 0x43, 0xa8, 0x21, 0x16, 0x90, 0xf8, 0x87, 0x6e, 0x71,
+	0x12, 0x60, 0x59, 0x3b, 0xf6, 0xdd, 0x54, 0xac, 0x26, 0x98, 0x03,
+};
+static const char MSG_ASC[] =
+	"-----BEGIN PGP SIGNATURE-----\n"
+	"\n"
+	"iHUEABYIAB0WIQSEqTtuLheXKyLkP38KAbifZ6d6zgUCawM0VAAKCRAKAbifZ6d6\n"
+	"ztr8AQD/OWlt9A/B/z9UTLXnqqAW7a5BILJVSOtGwT/GFhbd8AD/dArKxLNY23ix\n"
+	"xOldQ6ghFpD4h25xEmBZO/bdVKwmmAM=\n"
+	"=hU3h\n"
+	"-----END PGP SIGNATURE-----\n";
+
 #define ALICE "84a93b6e2e17972b22e43f7f0a01b89f67a77ace"
 #define BOB "6e3f7613b236d45e37a063df09db1ff2b5c996f0"
 
@@ -237,6 +263,66 @@ static void test_verify_rejects_garbage(void **state)
 		   CKT_EVERIFY);
 }
 
+static void test_verify_signatures(void **state)
+{
+	struct ckt_err err = CKT_ERR_INIT;
+	char signer[KEYS_FPR_MAX];
+	size_t len;
+	(void)state;
+	/* Two armored blocks in one buffer: both keys land in the keyring. */
+	_cleanup_free_ char *both = xasprintf("%s%s", BOB_ASC, ALICE_ASC);
+	_cleanup_pgp_ struct keys_pgp *k = keys_pgp_new(&err);
+	assert_non_null(k);
+	assert_ok(keys_pgp_import(k, both, strlen(both), NULL, &err), err);
+	_cleanup_free_ char *plain = NULL;
+	assert_ok(keys_pgp_verify_message(k, MSG_GPG, sizeof(MSG_GPG), &plain, &len, signer, &err),
+		  err);
+	assert_string_equal(plain, "hello ckt\n");
+	assert_string_equal(signer, ALICE);
+
+	/* The signed text altered: a bad signature. */
+	unsigned char bad[sizeof(MSG_GPG)];
+	memcpy(bad, MSG_GPG, sizeof(bad));
+	unsigned char *h = memmem(bad, sizeof(bad), "hello", 5);
+	assert_non_null(h);
+	h[0] = 'j';
+	char *p2 = NULL;
+	assert_err(keys_pgp_verify_message(k, bad, sizeof(bad), &p2, &len, signer, &err), err,
+		   CKT_EVERIFY);
+	assert_string_equal(err.why, "bad signature");
+	assert_null(p2);
+
+	/* Only bob trusted: the signer is unknown. */
+	_cleanup_pgp_ struct keys_pgp *kb = keys_pgp_new(&err);
+	assert_ok(keys_pgp_import(kb, BOB_ASC, strlen(BOB_ASC), NULL, &err), err);
+	ckt_err_clear(&err);
+	assert_err(keys_pgp_verify_message(kb, MSG_GPG, sizeof(MSG_GPG), &p2, &len, signer, &err),
+		   err, CKT_EVERIFY);
+	assert_string_equal(err.why, "unknown key");
+
+	/* Detached, over a file. */
+	char path[] = "/tmp/ckt-unit-msg-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_ok(ckt_write_all(fd, "hello ckt\n", 10, &err), err);
+	lseek(fd, 0, SEEK_SET);
+	assert_ok(keys_pgp_verify_detached(k, MSG_ASC, strlen(MSG_ASC), fd, signer, &err), err);
+	assert_ok(ckt_write_all(fd, "!", 1, &err), err);
+	lseek(fd, 0, SEEK_SET);
+	ckt_err_clear(&err);
+	assert_err(keys_pgp_verify_detached(k, MSG_ASC, strlen(MSG_ASC), fd, signer, &err), err,
+		   CKT_EVERIFY);
+	assert_string_equal(err.why, "bad signature");
+	close(fd);
+	unlink(path);
+
+	/* Not a key at all. */
+	ckt_err_clear(&err);
+	const char *junk = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n"
+			   "-----END PGP PUBLIC KEY BLOCK-----\n";
+	assert_err(keys_pgp_import(k, junk, strlen(junk), NULL, &err), err, CKT_EFORMAT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +333,7 @@ int main(void)
 		TDIR_TEST(test_bad_key_files),
 		TDIR_TEST(test_add_list_remove),
 		cmocka_unit_test(test_verify_rejects_garbage),
+		cmocka_unit_test(test_verify_signatures),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
