@@ -1,8 +1,13 @@
 #include "libimg/sign.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/path.h"
 #include "base/xalloc.h"
 #include "libimg/json.h"
 #include "libimg/manifest.h"
@@ -253,8 +258,8 @@ static json_t *put_json(struct store *s, json_t *j, const char *mt, struct ckt_e
 			 (json_int_t)len);
 }
 
-int img_sig_store_add(struct store *s, const char *repo, const char *digest,
-		      const struct img_sig *sig, struct ckt_err *err)
+static int add_once(struct store *s, const char *repo, const char *digest,
+		    const struct img_sig *sig, struct ckt_err *err)
 {
 	_cleanup_free_ char *name = img_sig_ref_name(repo, digest, sig->kind);
 	_cleanup_json_ json_t *layers = json_array();
@@ -333,4 +338,21 @@ int img_sig_store_add(struct store *s, const char *repo, const char *digest,
 	    store_ref_set(s, name, &md, err) < 0)
 		return ckt_err_wrap(err, "store signature '%s'", name);
 	return 0;
+}
+
+/* Signature manifests are read, extended and replaced: concurrent signers
+ * of one store serialise on a lock file in tmp/ (a file there never
+ * outlives a gc, which runs only when no writer holds the store), so no
+ * signature is lost to a replacement built from an older version. */
+int img_sig_store_add(struct store *s, const char *repo, const char *digest,
+		      const struct img_sig *sig, struct ckt_err *err)
+{
+	_cleanup_free_ char *path = ckt_path_join(store_root(s), "tmp/signatures.lock");
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open '%s'", path);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return ckt_err_sys(err, CKT_EIO, "lock '%s'", path);
+	return add_once(s, repo, digest, sig, err);
 }

@@ -1,7 +1,9 @@
 /* Cosign signatures travelling with their image: the "sha256-<hex>.sig" tag
  * of the image's repository (cosign's and containers/image's sigstore
- * attachments).  The manifest is copied byte for byte both ways, so its
- * digest is the same in the store and in every registry. */
+ * attachments).  The manifest is copied byte for byte both ways (so its
+ * digest is the same in the store and the registry), except that a fetch
+ * into a store that has signatures of its own for the image merges the
+ * registry's into them. */
 #include "libimg/sigstore.h"
 
 #include <string.h>
@@ -16,6 +18,12 @@
 #include "libimg/registry.h"
 #include "libimg/sign.h"
 #include "store/store.h"
+
+static int store_reader(void *data, const struct store_desc *d, char **out, size_t *len,
+			struct ckt_err *err)
+{
+	return store_blob_read(data, d->digest, IMG_SIG_MAX, out, len, err);
+}
 
 static char *sig_tag(const char *digest)
 {
@@ -63,10 +71,24 @@ int img_sigstore_pull(struct store *s, const char *ref, const char *digest,
 	}
 	if (ret == 0) {
 		_cleanup_free_ char *sref = img_sig_ref_name(name, digest, IMG_SIG_COSIGN);
-		struct store_desc d = { (char *)IMG_MT_OCI_MANIFEST, "", (int64_t)len };
-		ret = store_blob_put(s, data, len, NULL, d.digest, err);
-		if (ret == 0)
-			ret = store_ref_set(s, sref, &d, err);
+		struct store_ref local = { 0 };
+		struct ckt_err nf2 = CKT_ERR_INIT;
+		if (store_ref_get(s, sref, &local, &nf2) == 0) {
+			/* Signatures made here and not pushed yet are kept: the
+			 * registry's are added to them one by one. */
+			struct img_sig *v = NULL;
+			size_t nv = 0;
+			store_ref_release(&local);
+			ret = img_sig_cosign_parse(data, len, store_reader, s, NULL, &v, &nv, err);
+			for (size_t i = 0; ret == 0 && i < nv; i++)
+				ret = img_sig_store_add(s, name, digest, &v[i], err);
+			img_sigs_free(v, nv);
+		} else {
+			struct store_desc d = { (char *)IMG_MT_OCI_MANIFEST, "", (int64_t)len };
+			ret = store_blob_put(s, data, len, NULL, d.digest, err);
+			if (ret == 0)
+				ret = store_ref_set(s, sref, &d, err);
+		}
 		if (ret == 0 && found)
 			*found = true;
 	}

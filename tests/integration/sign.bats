@@ -220,3 +220,16 @@ $REG/multi:1"
 	grep -q 'GET /app@sha256=.*/signature-1 HTTP/1.1" 200' http.log
 	grep -q 'GET /app@sha256=.*/signature-2 HTTP/1.1" 404' http.log
 }
+
+@test "concurrent signers of one image lose no signature" {
+	ckt-fetch -q --name example.com/many/tiny:1 "oci:$FX/oci:tiny" >/dev/null
+	for i in 1 2 3 4 5 6; do
+		ckt-sign -q --sign-by "$A" --sign-identity "example.com/many/tiny:$i" \
+			example.com/many/tiny:1 >/dev/null &
+	done
+	wait
+	m=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] | endswith(".simplesig")) | .digest' \
+		"$CKT_STORE/index.json")
+	[ "$(jq '.layers | length' "$CKT_STORE/blobs/sha256/${m#sha256:}")" = 6 ]
+	ckt-image fsck
+}

@@ -211,4 +211,11 @@ ck.pub" ]
 	export CKT_STORE="$BATS_TEST_TMPDIR/store3"
 	run -0 ckt-fetch --verify --policy policy.json --tls-verify=false "docker://$REG/cos:1"
 	run -0 ckt-verify --policy policy.json "$REG/cos:1"
+	# A signature made here survives a fetch that brings the registry's.
+	COSIGN_PASSWORD=other ckt-sign -q --generate-key k2 >/dev/null
+	COSIGN_PASSWORD=other ckt-sign -q --sign-by-sigstore-private-key k2.key "$REG/cos:1" >/dev/null
+	run -0 ckt-fetch --verify --policy policy.json --tls-verify=false "docker://$REG/cos:1"
+	run -0 ckt-verify --policy policy.json "$REG/cos:1"
+	sed -i "s|$PWD/ck.pub|$PWD/k2.pub|" policy.json
+	run -0 ckt-verify --policy policy.json "$REG/cos:1"
 }
