@@ -18,7 +18,9 @@
  * for simple signing).  gc keeps signatures because they hang off a ref
  * like any image, and `ckt-image rm` of an image leaves its signatures
  * (remove the signature refs to drop them).  The cosign manifest is the
- * one pushed to registries as-is. */
+ * one pushed to registries as-is.  Adding a signature rewrites its
+ * manifest under an exclusive flock of $STORE/tmp/signatures.lock, so
+ * concurrent signers lose nothing. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
