@@ -94,7 +94,7 @@ void img_exec_process_release(struct img_exec_process *p)
 }
 
 int img_exec_root_prepare(struct store *s, const struct img_image *img, const char *name,
-			  bool keep, struct img_exec_root *out, struct ckt_err *err)
+			  bool on_disk, bool keep, struct img_exec_root *out, struct ckt_err *err)
 {
 	_cleanup_free_ char *base = ckt_path_join(store_root(s), "containers");
 	memset(out, 0, sizeof(*out));
@@ -102,6 +102,14 @@ int img_exec_root_prepare(struct store *s, const struct img_image *img, const ch
 		return ckt_err_fail(err, CKT_EUSAGE, "invalid container name '%s'", name);
 	if (img_unpack_snapshot(s, img, 0, &out->snapshot, err) < 0)
 		return -1;
+	if (!on_disk) {
+		out->merged = TAKE_PTR(base);
+		if (ckt_mkdir_p(out->merged, 0700, err) < 0) {
+			img_exec_root_release(out);
+			return -1;
+		}
+		return 0;
+	}
 	out->dir = ckt_path_join(base, name);
 	out->upper = ckt_path_join(out->dir, "upper");
 	out->work = ckt_path_join(out->dir, "work");
@@ -139,7 +147,7 @@ void img_exec_root_release(struct img_exec_root *r)
 		struct ckt_err ignored = CKT_ERR_INIT;
 		/* overlayfs leaves work/work with mode 0: without root we could
 		 * not empty it. */
-		_cleanup_free_ char *ww = ckt_path_join(r->work, "work");
+		_cleanup_free_ char *ww = ckt_path_join(r->work ? r->work : r->dir, "work");
 		if (chmod(ww, 0700) < 0) {
 			/* absent when the overlay was never mounted */
 		}

@@ -34,20 +34,23 @@ int img_exec_process_build(const struct img_config *c, const struct img_exec_ove
 			   struct img_exec_process *out, struct ckt_err *err);
 void img_exec_process_release(struct img_exec_process *p);
 
-/* The root of one container: the image snapshot and, beside it in the
- * store, $STORE/containers/NAME/{upper,work,merged}. */
+/* The root of one container: the image snapshot and, unless the
+ * container's writes are to stay in memory, $STORE/containers/NAME/
+ * {upper,work,merged}. */
 struct img_exec_root {
 	char *snapshot;
-	char *dir;
-	char *upper, *work, *merged;
+	char *dir;			/* NULL: no directory of its own */
+	char *upper, *work;		/* NULL: in memory (see launch_spec) */
+	char *merged;
 	bool keep;			/* img_exec_root_release leaves dir in place */
 };
 
-/* Build (or find) img's snapshot and create the container directories for
- * name.  With keep, an existing directory of that name is reused (its
- * upper directory is the container's earlier state); without, an existing
- * one is CKT_EUSAGE. */
+/* Build (or find) img's snapshot.  With on_disk, create the container's
+ * directories for name; with keep too, an existing directory of that name
+ * is reused (its upper directory is the container's earlier state), and
+ * without keep an existing one is CKT_EUSAGE.  Without on_disk, merged is
+ * $STORE/containers, where the launcher mounts the container's own tmpfs. */
 int img_exec_root_prepare(struct store *s, const struct img_image *img, const char *name,
-			  bool keep, struct img_exec_root *out, struct ckt_err *err);
+			  bool on_disk, bool keep, struct img_exec_root *out, struct ckt_err *err);
 /* Remove the container directory unless keep; free the names. */
 void img_exec_root_release(struct img_exec_root *r);

@@ -278,13 +278,18 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struc
 	s->user = proc.user;
 	s->cwd = proc.cwd;
 	if (ref) {
-		if (img_exec_root_prepare(st, &img, s->name ? s->name : id, o->keep, &root, err) < 0)
+		/* Writes stay in memory unless kept (or, as root with private
+		 * users, the overlay is made outside and needs directories). */
+		bool disk = o->keep || (s->private_users && geteuid() == 0);
+		if (img_exec_root_prepare(st, &img, s->name ? s->name : id, disk, o->keep, &root,
+					  err) < 0)
 			goto out_proc;
 		const char *lower[] = { root.snapshot, NULL };
 		s->lower = lower;
 		s->upper = root.upper;
 		s->work = root.work;
 		s->merged = root.merged;
+		s->ephemeral = !o->keep;
 		ret = launch_run(s, err);
 		s->lower = NULL;
 	} else {

@@ -137,7 +137,7 @@ static int add_dir(struct launch_cgroup *cg, const char *dir, struct ckt_err *er
 	for (size_t i = 0; i < cg->n; i++)
 		if (!strcmp(cg->dirs[i], dir))
 			return 0;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) < 0)
 		return ckt_err_sys(err, CKT_EIO, "create cgroup '%s'", dir);
 	cg->dirs[cg->n++] = xstrdup(dir);
 	return 0;

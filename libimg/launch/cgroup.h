@@ -17,8 +17,10 @@ struct launch_cgroup {
 	size_t n;
 };
 
-/* Create cgroup "ckt-<name>" below the caller's own for the controllers the
- * limits need (memory, cpu, pids) and write the limits.  A controller no
+/* Create cgroup "ckt-<name>" below the caller's own for the controllers
+ * the limits need (memory, cpu, pids) and write the limits.  The launcher
+ * passes the container's UUID: names are unique per user only, and v1
+ * hierarchies are often shared by all users' containers.  A controller no
  * hierarchy offers, or a hierarchy the caller cannot write, is an error
  * naming it; nothing is left behind on failure. */
 int launch_cgroup_create(const char *name, const struct launch_limits *limits,

@@ -113,8 +113,10 @@ static int check_spec(const struct launch_spec *s, struct ckt_err *err)
 	if (!s->rootfs == !s->lower)
 		return ckt_err_fail(err, CKT_EUSAGE, "exactly one of a root directory and "
 						     "lower directories is needed");
-	if (s->lower && (!s->lower[0] || !s->upper || !s->work || !s->merged))
+	if (s->lower && (!s->lower[0] || !s->upper != !s->work || !s->merged))
 		return ckt_err_fail(err, CKT_EINTERNAL, "incomplete overlay directories");
+	if (s->lower && !s->upper && s->private_users && getuid() == 0)
+		return ckt_err_fail(err, CKT_EINTERNAL, "private users need an upper directory");
 	for (size_t i = 0; s->lower && s->lower[i]; i++)
 		if (strpbrk(s->lower[i], ",:\\"))
 			return ckt_err_fail(err, CKT_EUSAGE,
@@ -232,7 +234,7 @@ static int write_etc(const struct launch_spec *s, int imgroot, const char *dir,
 	size_t len = 0;
 
 	ckt_buf_addf(&b, "%s\n", hostname);
-	if (ckt_write_file_atomic(p1, b.buf, b.len, 0644, err) < 0)
+	if (launch_write_runtime(p1, b.buf, b.len, err) < 0)
 		return -1;
 	ckt_buf_reset(&b);
 	if (hfd >= 0 && ckt_read_fd(hfd, 1u << 20, &hosts, &len, err) < 0)
@@ -242,7 +244,7 @@ static int write_etc(const struct launch_spec *s, int imgroot, const char *dir,
 	else
 		ckt_buf_adds(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
 	ckt_buf_addf(&b, "127.0.1.1\t%s\n", hostname);
-	if (ckt_write_file_atomic(p2, b.buf, b.len, 0644, err) < 0)
+	if (launch_write_runtime(p2, b.buf, b.len, err) < 0)
 		return -1;
 	if (!s->dns)
 		return 0;
@@ -257,7 +259,7 @@ static int write_etc(const struct launch_spec *s, int imgroot, const char *dir,
 			ckt_buf_addf(&b, "nameserver %s\n", *d);
 		}
 	}
-	return ckt_write_file_atomic(p3, b.buf, b.len, 0644, err);
+	return launch_write_runtime(p3, b.buf, b.len, err);
 }
 
 /* The overlay root made here, with our (host root's) credentials, for
@@ -273,6 +275,7 @@ static int overlay_fsmount(const struct launch_spec *s, struct ckt_err *err)
 	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", lower.buf, 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", s->upper, 0) < 0 ||
 	    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", s->work, 0) < 0 ||
+	    (s->ephemeral && fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0) ||
 	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return ckt_err_sys(err, CKT_EIO, "create the overlay root");
 	int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
@@ -661,7 +664,7 @@ static int start(struct run *r, struct ckt_err *err)
 	}
 	if (geteuid() == 0 && detach_trees(r, err) < 0)
 		return -1;
-	if (launch_cgroup_create(s->name ? s->name : s->id, &s->limits, &r->cg, err) < 0)
+	if (launch_cgroup_create(s->id, &s->limits, &r->cg, err) < 0)
 		return -1;
 
 	/* 3. Pipes, signals, and the one clone(). */

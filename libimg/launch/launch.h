@@ -46,12 +46,18 @@ struct launch_limits {
 
 struct launch_spec {
 	/* Root file system: either rootfs (a directory bound as the root) or
-	 * lower (read-only directories, topmost first) with upper/work/merged
-	 * directories of the container on one file system. */
+	 * lower (read-only directories, topmost first) with upper/work
+	 * directories of the container on one file system, mounted on merged.
+	 * Without upper and work (not with private users as root), merged only
+	 * hosts a tmpfs of the container's own mount namespace that holds them:
+	 * the writes live in memory and vanish with the container. */
 	const char *rootfs;
 	const char *const *lower;	/* NULL-terminated, or NULL */
 	const char *upper, *work, *merged;
 	bool read_only;			/* the root is mounted read-only */
+	bool ephemeral;			/* upper is thrown away at exit: no syncs to it
+					 * (overlayfs "volatile"), so the container's
+					 * exit does not wait for the disk */
 
 	/* Process.  argv[0] is looked up on the container's PATH when it has
 	 * no '/'; user is "name|uid[:group|gid]" resolved through the

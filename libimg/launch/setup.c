@@ -156,20 +156,37 @@ static int mount_root(void)
 		if (mount(s->rootfs, cur->root, NULL, MS_BIND | MS_REC, NULL) < 0)
 			die_sys("bind root '%s'", s->rootfs);
 	} else {
-		struct ckt_buf_tmp {
-			char buf[4096];
-			size_t len;
-		} o = { .len = 0 };
-		o.len += (size_t)snprintf(o.buf, sizeof(o.buf), "lowerdir=");
-		for (size_t i = 0; s->lower[i]; i++)
-			o.len += (size_t)snprintf(o.buf + o.len, sizeof(o.buf) - o.len, "%s%s",
-						  i ? ":" : "", s->lower[i]);
-		o.len += (size_t)snprintf(o.buf + o.len, sizeof(o.buf) - o.len,
-					  ",upperdir=%s,workdir=%s%s", s->upper, s->work,
-					  cur->userns ? ",userxattr" : "");
-		if (o.len >= sizeof(o.buf))
+		const char *upper = s->upper, *work = s->work;
+		_cleanup_free_ char *u = NULL, *w = NULL;
+		if (!upper) {
+			/* No upper directory on disk: a tmpfs of this mount namespace
+			 * holds it, so the container's writes vanish with it and there
+			 * is nothing to remove afterwards (ext4 with discard spends
+			 * milliseconds on every directory it frees). */
+			if (mount("tmpfs", s->merged, "tmpfs", MS_NOSUID, "mode=755") < 0)
+				die_sys("mount a tmpfs for the upper directory on '%s'", s->merged);
+			u = ckt_path_join(s->merged, "upper");
+			w = ckt_path_join(s->merged, "work");
+			char *r = ckt_path_join(s->merged, "root");
+			if (mkdir(u, 0755) < 0 || mkdir(w, 0700) < 0 || mkdir(r, 0755) < 0)
+				die_sys("create the upper directory");
+			cur->root = r;
+			upper = u;
+			work = w;
+		}
+		char o[4096];
+		size_t len = (size_t)snprintf(o, sizeof(o), "lowerdir=");
+		for (size_t i = 0; s->lower[i] && len < sizeof(o); i++)
+			len += (size_t)snprintf(o + len, sizeof(o) - len, "%s%s", i ? ":" : "",
+						s->lower[i]);
+		if (len < sizeof(o))
+			len += (size_t)snprintf(o + len, sizeof(o) - len,
+						",upperdir=%s,workdir=%s%s%s", upper, work,
+						cur->userns ? ",userxattr" : "",
+						s->ephemeral && s->upper ? ",volatile" : "");
+		if (len >= sizeof(o))
 			die(LAUNCH_EXIT_FAILED, "overlay options are too long");
-		if (mount("overlay", cur->root, "overlay", 0, o.buf) < 0)
+		if (mount("overlay", cur->root, "overlay", 0, o) < 0)
 			die_sys("mount overlay root on '%s'%s", cur->root,
 				cur->userns ? " in a user namespace (needs Linux 5.11)" : "");
 	}

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,22 @@ bool launch_state_alive(const struct launch_state *st)
 	return st->pid > 0 && st->pid_start && launch_proc_start(st->pid) == st->pid_start;
 }
 
+int launch_write_runtime(const char *path, const void *data, size_t len, struct ckt_err *err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "create '%s'", tmp);
+	if (ckt_write_all(fd, data, len, err) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		if (!err->code)
+			ckt_err_errno(err, CKT_EIO, e, "write '%s'", path);
+		return -1;
+	}
+	return 0;
+}
+
 /* One value per line: newlines would end it early. */
 static void add_kv(struct ckt_buf *b, const char *key, const char *value)
 {
@@ -89,7 +106,7 @@ int launch_state_write(const struct launch_state *st, struct ckt_err *err)
 	add_kv(&b, "started", num);
 	for (char **c = st->cgroups; c && *c; c++)
 		add_kv(&b, "cgroup", *c);
-	return ckt_write_file_atomic(path, b.buf, b.len, 0600, err);
+	return launch_write_runtime(path, b.buf, b.len, err);
 }
 
 static void parse_state(char *data, struct launch_state *st)

@@ -35,6 +35,11 @@ unsigned long long launch_proc_start(pid_t pid);
 /* Whether the monitor recorded in st still runs. */
 bool launch_state_alive(const struct launch_state *st);
 
+/* Write a runtime file: to a temporary name, then renamed over path, so a
+ * reader sees all or nothing — but never fsynced: runtime state does not
+ * outlive a reboot, and a container's start must not wait for the disk. */
+int launch_write_runtime(const char *path, const void *data, size_t len, struct ckt_err *err);
+
 /* Claim RUN_DIR/NAME for a new container: created 0700; an existing stale
  * entry is removed first; a live one is CKT_EUSAGE ("name already in use"). */
 int launch_state_claim(const char *run_dir, const char *name, char **dir, struct ckt_err *err);

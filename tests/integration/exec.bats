@@ -34,9 +34,17 @@ x() {
 	exec ckt-exec -q --insecure-options=image "$@"
 }
 
-# cgroup_dirs NAME: the cgroup directories ckt-exec could have made for NAME.
+# cgroup_dirs NAME: the cgroup directories of the running container NAME.
 cgroup_dirs() {
-	find /sys/fs/cgroup -maxdepth 6 -type d -name "ckt-$1" 2>/dev/null
+	ckt-ps --json | jq -r --arg n "$1" 'select(.name == $n) | .cgroups[]'
+}
+
+# own_ckt_cgroups: container cgroups below our own memory cgroup (other
+# sessions on the host have theirs elsewhere).
+own_ckt_cgroups() {
+	local own
+	own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+	find "/sys/fs/cgroup/memory$own" -maxdepth 1 -type d -name 'ckt-*' 2>/dev/null | sort
 }
 
 @test "inside: hostname ckt-<uuid>, PID 1 is the command, generated /etc files, no resolv.conf" {
@@ -180,11 +188,12 @@ cgroup_dirs() {
 }
 
 @test "limits: --memory 32M kills an allocation of 128 MiB (137); --pids-limit stops a fork loop; cgroups removed" {
-	run -137 x --name mem --memory 32M "$IMG" -- alloc 128
-	[ -z "$(cgroup_dirs mem)" ]
-	run -0 x --name pids --pids-limit 20 "$IMG" -- forkbomb 50
+	before=$(own_ckt_cgroups)
+	run -137 x --memory 32M "$IMG" -- alloc 128
+	[ "$(own_ckt_cgroups)" = "$before" ]
+	run -0 x --pids-limit 20 "$IMG" -- forkbomb 50
 	[[ "$output" == "fork failed after "*": Resource temporarily unavailable" ]]
-	[ -z "$(cgroup_dirs pids)" ]
+	[ "$(own_ckt_cgroups)" = "$before" ]
 	run -0 x --memory 256M "$IMG" -- alloc 16
 	[ "$output" = "allocated 16 MiB" ]
 }
@@ -249,11 +258,13 @@ cgroup_dirs() {
 	[ "$(jq -r .monitor_pid <<<"$output")" = "$pid" ]
 	run -0 ckt update web --memory 100m --pids-limit 33
 	[ "$output" = web ]
-	mem=$(cgroup_dirs web | while read -r d; do
+	dirs=$(cgroup_dirs web)
+	[ -n "$dirs" ]
+	mem=$(while read -r d; do
 		cat "$d/memory.max" "$d/memory.limit_in_bytes" 2>/dev/null || true
-	done)
+	done <<<"$dirs")
 	[ "$mem" = 104857600 ]
-	pids=$(cgroup_dirs web | while read -r d; do cat "$d/pids.max" 2>/dev/null || true; done)
+	pids=$(while read -r d; do cat "$d/pids.max" 2>/dev/null || true; done <<<"$dirs")
 	[ "$pids" = 33 ]
 	run -2 --separate-stderr x --name web "$IMG" -- exit 0
 	[[ "$stderr" == *"container name 'web' is already in use"* ]]
@@ -264,7 +275,7 @@ cgroup_dirs() {
 	[ "$status" -eq 143 ]
 	run -0 ckt ps
 	[ -z "$output" ]
-	[ -z "$(cgroup_dirs web)" ]
+	while read -r d; do [ ! -e "$d" ]; done <<<"$dirs"
 	run -1 ckt stop web
 	run -1 ckt update web --memory 1g
 	# A stale entry (its ckt-exec is gone) is dropped by ps.
