@@ -542,6 +542,29 @@ static char *build_config(json_t *m, const char *diff_id, size_t *len)
 	return out;
 }
 
+/* The appc annotations as the OCI manifest's annotations (issue 6: "labels
+ * and annotations → Labels/annotations"), plus the image ID it came from. */
+static char *with_annotations(char *manifest, json_t *m, const char *id, size_t *len)
+{
+	json_t *ann = json_object_get(m, "annotations");
+	_cleanup_json_ json_t *j = json_loads(manifest, 0, NULL);
+	if (!j)
+		return manifest;
+	json_t *o = json_object();
+	size_t i;
+	json_t *v;
+	json_array_foreach(ann, i, v) {
+		const char *n = json_string_value(json_object_get(v, "name"));
+		const char *val = json_string_value(json_object_get(v, "value"));
+		if (n && val)
+			json_object_set_new(o, n, json_string(val));
+	}
+	json_object_set_new(o, IMG_ANNOT_ACI_ID, json_string(id));
+	json_object_set_new(j, "annotations", o);
+	free(manifest);
+	return img_json_dump(j, len);
+}
+
 /* ---- the source ------------------------------------------------------------------ */
 
 static int aci_resolve(struct img_src *base, struct store_desc *top, char **name,
@@ -781,7 +804,9 @@ struct img_src *img_src_aci_open(const struct img_source *spec, const struct img
 	src->cdesc.size = (int64_t)src->config_len;
 	src->cdesc.media_type = (char *)IMG_MT_OCI_CONFIG;
 	store_digest_buf(STORE_DIGEST_SHA256, src->config, src->config_len, src->cdesc.digest);
-	src->manifest = img_manifest_build(&src->cdesc, &layer, 1, &src->manifest_len);
+	src->manifest = with_annotations(img_manifest_build(&src->cdesc, &layer, 1,
+							    &src->manifest_len),
+					 m, r.imgs[r.n - 1].info.id, &src->manifest_len);
 	src->cdesc.media_type = NULL;
 	src->mdesc.size = (int64_t)src->manifest_len;
 	store_digest_buf(STORE_DIGEST_SHA256, src->manifest, src->manifest_len, src->mdesc.digest);

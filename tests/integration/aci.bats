@@ -45,6 +45,9 @@ id_of() { jq -r --arg k "$1" '.[$k]' "$AFX/ids.json"; }
 	[ "$(jq -r .config.Labels.version <<<"$c")" = 1.0 ]
 	[ "$(jq -r '.os + "/" + .architecture' <<<"$c")" = linux/amd64 ]
 	[ "$(jq -r .created <<<"$c")" = 2023-11-14T22:13:20Z ]
+	a=$(ckt-image inspect example.com/app:1.0 | jq -c .manifest.annotations)
+	[ "$(jq -r .created <<<"$a")" = 2023-11-14T22:13:20Z ]
+	[ "$(jq -r '.["io.appc.image.id"]' <<<"$a")" = "$(id_of good-gz)" ]
 	ckt-unpack example.com/app:1.0 "$W/r" >/dev/null
 	[ "$(cat "$W/r/srv/link.html")" = "<p>hi</p>" ]
 	[ "$(stat -c %h "$W/r/srv/link.html")" = 2 ]
