@@ -282,3 +282,40 @@ int img_push(struct store *s, const char *ref, const char *dest, const struct im
 	}
 	return 0;
 }
+
+char *img_push_mirror_dest(struct store *s, const char *prefix, const char *src,
+			   struct ckt_err *err)
+{
+	struct img_ref r = IMG_REF_INIT;
+	if (img_ref_parse(src, &r, err) < 0) {
+		ckt_err_wrap(err, "image '%s' (mirroring needs image names)", src);
+		return NULL;
+	}
+	_cleanup_free_ char *tag = r.tag ? xstrdup(r.tag) : NULL;
+	if (!tag) {
+		struct store_ref *refs = NULL;
+		size_t n = 0;
+		struct ckt_err ignored = CKT_ERR_INIT;
+		_cleanup_free_ char *repo = img_ref_name(&r);
+		if (store_ref_list(s, &refs, &n, &ignored) == 0) {
+			for (size_t i = 0; i < n && !tag; i++) {
+				struct img_ref e = IMG_REF_INIT;
+				if (!refs[i].name || strcmp(refs[i].desc.digest, r.digest) ||
+				    img_ref_parse(refs[i].name, &e, &ignored) < 0)
+					continue;
+				_cleanup_free_ char *er = img_ref_name(&e);
+				if (e.tag && !e.digest && !strcmp(er, repo))
+					tag = xstrdup(e.tag);
+				img_ref_release(&e);
+			}
+			store_refs_free(refs, n);
+		}
+	}
+	size_t n = strlen(prefix);
+	while (n && prefix[n - 1] == '/')
+		n--;
+	char *d = tag ? xasprintf("%.*s/%s:%s", (int)n, prefix, r.path, tag)
+		      : xasprintf("%.*s/%s@%s", (int)n, prefix, r.path, r.digest);
+	img_ref_release(&r);
+	return d;
+}

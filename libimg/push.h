@@ -47,3 +47,12 @@ void img_push_result_release(struct img_push_result *r);
  * digest. */
 int img_push(struct store *s, const char *ref, const char *dest, const struct img_push_opts *o,
 	     struct img_push_result *res, struct ckt_err *err);
+
+/* Where image src (a reference in the store) goes when several images are
+ * mirrored under prefix ("docker://HOST[/PREFIX]"): prefix/PATH:TAG, or
+ * prefix/PATH@DIGEST for a pinned reference unless a name in the store
+ * with the same repository points at that digest and has a tag, which is
+ * then kept (so `ckt-fetch NAME:TAG | ckt-push - docker://mirror` keeps
+ * TAG).  Newly allocated; CKT_EFORMAT when src is not an image name. */
+char *img_push_mirror_dest(struct store *s, const char *prefix, const char *src,
+			   struct ckt_err *err);

@@ -10,7 +10,6 @@
 #include "base/xalloc.h"
 #include "libimg/push.h"
 #include "libimg/sigstore.h"
-#include "libimg/ref.h"
 #include "tools/cli.h"
 
 static const char usage[] =
@@ -26,8 +25,9 @@ static const char usage[] =
 	"  oci:DIR[:REF]                  an OCI image layout\n"
 	"  oci-archive:FILE[:REF]         a tar of an OCI image layout\n"
 	"  docker-archive:FILE[:REF]      what `docker load` reads\n"
-	"With several images, DEST is docker://HOST[/PREFIX] and each image goes\n"
-	"to HOST[/PREFIX]/NAME under its own tag or digest (mirroring).\n"
+	"With several images (or -), DEST is docker://HOST[/PREFIX] and each image\n"
+	"goes to HOST[/PREFIX]/NAME under its own tag (mirroring); a pinned\n"
+	"reference keeps the tag its name has in the store, if any.\n"
 	"\n"
 	"Options:\n"
 	"  --platform OS/ARCH[/VARIANT]  manifest to push from an index (default: this host's)\n"
@@ -71,23 +71,6 @@ static size_t parse_size(struct cli *c, const char *s)
 	if (end == s || *end || v == 0 || v > (1ull << 40) >> shift)
 		cli_usage_error(c, "invalid --chunk-size '%s'", s);
 	return (size_t)(v << shift);
-}
-
-/* Where image src goes when several are mirrored under prefix. */
-static char *mirror_dest(const char *prefix, const char *src, struct ckt_err *err)
-{
-	struct img_ref r = IMG_REF_INIT;
-	if (img_ref_parse(src, &r, err) < 0) {
-		ckt_err_wrap(err, "image '%s' (mirroring needs image names)", src);
-		return NULL;
-	}
-	size_t n = strlen(prefix);
-	while (n && prefix[n - 1] == '/')
-		n--;
-	char *d = r.digest ? xasprintf("%.*s/%s@%s", (int)n, prefix, r.path, r.digest)
-			   : xasprintf("%.*s/%s:%s", (int)n, prefix, r.path, r.tag);
-	img_ref_release(&r);
-	return d;
 }
 
 static void report(struct cli *c, const struct img_push_result *r)
@@ -168,7 +151,8 @@ int main(int argc, char **argv)
 		return cli_exit(&c, cli_error(&c, &err));
 	for (size_t i = 0; i < n; i++) {
 		struct img_push_result r;
-		_cleanup_free_ char *d = mirror ? mirror_dest(dest, srcs[i], &err) : xstrdup(dest);
+		_cleanup_free_ char *d = mirror ? img_push_mirror_dest(s, dest, srcs[i], &err)
+					       : xstrdup(dest);
 		int rc = d ? img_push(s, srcs[i], d, &po, &r, &err) : -1;
 		cli_progress_clear(&c);
 		if (rc < 0) {

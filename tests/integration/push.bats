@@ -91,13 +91,17 @@ setup() {
 	assert_output_contains "certificate"
 }
 
-@test "mirror a list: ckt-fetch | ckt-push - docker://HOST/PREFIX" {
+@test "mirror a list: ckt-fetch | ckt-push - docker://HOST/PREFIX keeps the tags" {
 	run -0 bash -c "ckt-fetch -q '$PLAIN/fx/tiny:1' '$PLAIN/fx/multi:1' | ckt-push - 'docker://$PLAIN/mirror'"
 	[ "${#lines[@]}" = 2 ]
 	[[ "${lines[0]}" == "$PLAIN/mirror/fx/tiny@sha256:"* ]]
 	d=${lines[1]#*@}
-	# pushed by digest only (no tag): read the raw manifest back
-	got=$(skopeo inspect --tls-verify=false --raw "docker://$PLAIN/mirror/fx/multi@$d" | sha256sum)
+	run -0 skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$PLAIN/mirror/fx/multi:1"
+	[ "$output" = "$d" ]
+	# a pinned reference with no tagged name in the store goes up by digest
+	run -0 ckt-push - "docker://$PLAIN/bydigest" <<<"$PLAIN/fx/other@$d"
+	[ "$output" = "$PLAIN/bydigest/fx/other@$d" ]
+	got=$(skopeo inspect --tls-verify=false --raw "docker://$PLAIN/bydigest/fx/other@$d" | sha256sum)
 	[ "sha256:${got%% *}" = "$d" ]
 }
 
