@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: build the fixture images, fetch them into a fresh store, then
-# list and inspect it, and show that skopeo reads the store too.
+# make demo: build the fixture images, fetch them into a fresh store, list
+# and inspect it, show that skopeo reads the store too, then unpack, run and
+# convert an image.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/bin
@@ -25,5 +26,14 @@ if command -v skopeo >/dev/null; then
 	skopeo inspect --config "oci:$CKT_STORE:example.com/fixtures/multi:2.0" | jq .architecture
 fi
 run "$bin/ckt-image" fsck
+
+# Unpack, run and convert the image with the static test helper.
+run "$bin/ckt-fetch" oci:fx/oci:exec
+run "$bin/ckt-unpack" localhost/oci:exec "$work/rootfs"
+run "$bin/ckt-exec" --insecure-options=image localhost/oci:exec -- hostname
+run "$bin/ckt-convert" localhost/oci:exec --to aci -o "$work/exec.aci"
+if command -v actool >/dev/null; then
+	run actool validate "$work/exec.aci"
+fi
 echo
 echo "demo: done (store was $CKT_STORE)"
