@@ -46,36 +46,52 @@ static struct reg_token *token_find(struct img_registry *r, const char *scope)
 }
 
 /* GET realm?service=…&scope=… (with basic credentials when we have them). */
+/* Append "&key=value" (value URL-escaped, n bytes; n 0: all). */
+static void add_param(CURL *h, struct ckt_buf *b, const char *key, const char *value, size_t n)
+{
+	char *esc = curl_easy_escape(h, value, (int)n);
+	ckt_buf_addf(b, "%s%s=%s", b->len ? "&" : "", key, esc);
+	curl_free(esc);
+}
+
+/* An identity token (a credential helper's user "<token>") is an OAuth2
+ * refresh token: POST it to the realm (token.md "OAuth2"); otherwise GET
+ * the realm with basic credentials (or none, for an anonymous token). */
 static int fetch_token(struct img_registry *r, const char *scope, struct ckt_err *err)
 {
 	CURL *h = r->easy;
-	char *esc;
-	struct ckt_buf url = CKT_BUF_INIT;
-	ckt_buf_adds(&url, r->realm);
-	char sep = strchr(r->realm, '?') ? '&' : '?';
-	if (r->service) {
-		esc = curl_easy_escape(h, r->service, 0);
-		ckt_buf_addf(&url, "%cservice=%s", sep, esc);
-		curl_free(esc);
-		sep = '&';
-	}
+	bool oauth = r->have_creds && !strcmp(r->creds.user, "<token>");
+	struct ckt_buf params = CKT_BUF_INIT;
+	if (r->service)
+		add_param(h, &params, "service", r->service, 0);
 	for (const char *p = scope; *p;) {
 		size_t n = strcspn(p, " ");
-		if (n) {
-			esc = curl_easy_escape(h, p, (int)n);
-			ckt_buf_addf(&url, "%cscope=%s", sep, esc);
-			curl_free(esc);
-			sep = '&';
-		}
+		if (n)
+			add_param(h, &params, "scope", p, n);
 		p += n;
 		if (*p)
 			p++;
 	}
-	_cleanup_free_ char *u = ckt_buf_detach(&url, NULL);
-	_cleanup_free_ char *auth = r->have_creds ? basic_header(&r->creds) : NULL;
-	struct reg_req q = { .method = "GET", .url = u, .no_ping = true, .follow = true,
-			     .body_fd = -1 };
-	q.headers[0] = auth;
+	if (oauth) {
+		add_param(h, &params, "grant_type", "refresh_token", 0);
+		add_param(h, &params, "refresh_token", r->creds.pass, 0);
+		add_param(h, &params, "client_id", "ckt", 0);
+	} else if (r->have_creds) {
+		add_param(h, &params, "account", r->creds.user, 0);
+	}
+	_cleanup_free_ char *body = ckt_buf_detach(&params, NULL);
+	_cleanup_free_ char *u = oauth ? xstrdup(r->realm)
+				       : xasprintf("%s%c%s", r->realm, strchr(r->realm, '?') ? '&' : '?', body);
+	_cleanup_free_ char *auth = r->have_creds && !oauth ? basic_header(&r->creds) : NULL;
+	struct reg_req q = { .method = oauth ? "POST" : "GET", .url = u, .no_ping = true,
+			     .follow = !oauth, .body_fd = -1 };
+	if (oauth) {
+		q.body = body;
+		q.body_len = strlen(body);
+		q.headers[0] = "Content-Type: application/x-www-form-urlencoded";
+	} else {
+		q.headers[0] = auth;
+	}
 	_cleanup_json_ json_t *j = NULL;
 	int rc = -1;
 	if (reg_request(r, &q, err) < 0)

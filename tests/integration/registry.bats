@@ -273,3 +273,20 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	run -1 ckt-fetch --cert-dir "$BATS_TEST_TMPDIR/half" "$MTLS/fx/tiny:1"
 	assert_output_contains "client.key"
 }
+
+@test "an identity token from a credential helper goes to the token service as an OAuth2 refresh token" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin" "$DOCKER_CONFIG"
+	cat >"$BATS_TEST_TMPDIR/bin/docker-credential-ckttok" <<-'EOS'
+	#!/bin/sh
+	read -r server
+	echo '{"ServerURL":"'$server'","Username":"<token>","Secret":"refresh-abc"}'
+	EOS
+	chmod +x "$BATS_TEST_TMPDIR/bin/docker-credential-ckttok"
+	export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	printf '{"credHelpers":{"%s":"ckttok"}}' "$TOKEN" >"$DOCKER_CONFIG/config.json"
+	run -0 ckt-fetch "$TOKEN/fx/tiny:1"
+	grep -q '"user": "tok", "scope": \["repository:fx/tiny:pull"\], "grant": "refresh_token", "auth": false' "$TOKLOG"
+	sed -i 's/refresh-abc/refresh-bad/' "$BATS_TEST_TMPDIR/bin/docker-credential-ckttok"
+	run -1 ckt-fetch "$TOKEN/fx/multi:1"
+	assert_output_contains "401"
+}
