@@ -1,7 +1,8 @@
 # Row group "unpack": an image's root filesystem from the store into an
 # empty directory (issue 4).  Peers: `umoci unpack --rootless` (ckt run
 # with --rootless too) and a plain `tar -xzf` of the same layers one after
-# the other (no whiteouts applied; as root, like ckt).  "again" rows time
+# the other (no whiteouts applied, --recursive-unlink so a file may replace
+# a directory; as root, like ckt).  "again" rows time
 # an unpack whose tree snapshot is already in the store against the cold
 # unpack that had to build it.
 # shellcheck shell=bash
@@ -23,7 +24,7 @@ group_unpack() {
 				"$CORPUS/index.json" | cut -d: -f2)" | sed "s|^sha256:|$CORPUS/blobs/sha256/|")
 		tarcmd="mkdir $(printf %q "$peer_out")"
 		for l in $layers; do
-			tarcmd+=" && tar -xzf $(printf %q "$l") -C $(printf %q "$peer_out")"
+			tarcmd+=" && tar -xzf $(printf %q "$l") -C $(printf %q "$peer_out") --recursive-unlink"
 		done
 		cold=$(cmd rm -rf "$out" "$peer_out" "$store/trees")
 		warm=$(cmd rm -rf "$out" "$peer_out" "$cstore/trees")
