@@ -10,7 +10,8 @@
 #include "libimg/json.h"
 #include "libimg/registry_int.h"
 
-/* A token the server says nothing about lives 60 s (token.md). */
+/* A token the server says nothing about, or gives less, lives 60 s
+ * (token.md "Token Response Fields"). */
 #define TOKEN_DEFAULT_LIFETIME 60
 
 static int load_creds(struct img_registry *r, struct ckt_err *err)
@@ -115,7 +116,8 @@ static int fetch_token(struct img_registry *r, const char *scope, struct ckt_err
 		ckt_err_fail(err, CKT_EFORMAT, "token response from %s holds no token", r->realm);
 		goto out;
 	}
-	if (life <= 0)
+	/* token.md: absent or under 60 s means 60 s. */
+	if (life < TOKEN_DEFAULT_LIFETIME)
 		life = TOKEN_DEFAULT_LIFETIME;
 	struct reg_token *t = token_find(r, scope);
 	if (!t) {
@@ -127,7 +129,7 @@ static int fetch_token(struct img_registry *r, const char *scope, struct ckt_err
 	free(t->header);
 	t->header = xasprintf("Authorization: Bearer %s", tok);
 	/* Renew a little early so a token does not expire mid-request. */
-	t->expires = time(NULL) + (life > 20 ? life - 10 : life);
+	t->expires = time(NULL) + life - 10;
 	rc = 0;
 out:
 	reg_req_release(&q);
