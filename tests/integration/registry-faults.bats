@@ -15,7 +15,7 @@ setup_file() {
 	PROXY=127.0.0.1:$(ckt_port 5)
 	PLOG="$RD/proxy.log"
 	"$PYTHON" "$REGFX/fault-proxy.py" --port "$(ckt_port 5)" --redirect-port "$(ckt_port 6)" \
-		--upstream "http://$TOKEN" --log "$PLOG" 2>/dev/null &
+		--upstream "http://$TOKEN" --log "$PLOG" >/dev/null 2>&1 3>&- &
 	echo $! >"$RD/proxy.pid"
 	wait_port "$(ckt_port 5)"
 	export PROXY PLOG
