@@ -754,6 +754,10 @@ static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_e
 #define QBUFS 4
 #define QBUF_SIZE (1u << 20)
 
+long img_apply_inline_max = IMG_APPLY_INLINE_MAX;
+
+struct decoder;
+
 /* The decompressed stream, read by up to IMG_APPLY_TEE_MAX consumers (one
  * per tree being written).  Buffer k lives in slot k % QBUFS; it may be
  * overwritten once every attached consumer has released it. */
@@ -769,6 +773,7 @@ struct stream {
 	bool detached[IMG_APPLY_TEE_MAX];	/* consumer finished or failed */
 	size_t n_consumers;
 	int first_failed;			/* consumer that failed first, or -1 */
+	struct decoder *inline_dec;		/* small layers: decoded by the reader */
 	bool eof, stop, failed;
 	int fd;
 	enum img_compression comp;
@@ -864,37 +869,58 @@ static ssize_t fill_zstd(void *p, char *buf, size_t cap, struct ckt_err *err)
 	return (ssize_t)ob.pos;
 }
 
+/* The decompressor of a stream: what fills its buffers. */
+struct decoder {
+	fill_fn fill;
+	void *state;
+	struct gz_state gz;
+	struct zs_state zs;
+};
+
+static int decoder_open(struct stream *s, struct decoder *d, struct ckt_err *err)
+{
+	*d = (struct decoder){ fill_raw, s, { s, NULL }, { s, NULL, NULL, { NULL, 0, 0 }, 0, false } };
+	if (s->comp == IMG_COMPRESS_GZIP) {
+		d->gz.ar = archive_read_new();
+		archive_read_support_filter_gzip(d->gz.ar);
+		archive_read_support_format_raw(d->gz.ar);
+		d->fill = fill_gzip;
+		d->state = &d->gz;
+		struct archive_entry *e;
+		if (archive_read_open_fd(d->gz.ar, s->fd, 1 << 20) != ARCHIVE_OK ||
+		    archive_read_next_header(d->gz.ar, &e) != ARCHIVE_OK)
+			return ckt_err_failw(err, CKT_EFORMAT, archive_error_string(d->gz.ar),
+					     "decompress gzip layer");
+		if (archive_filter_code(d->gz.ar, 0) != ARCHIVE_FILTER_GZIP)
+			return ckt_err_fail(err, CKT_EFORMAT, "layer is not gzip-compressed");
+	} else if (s->comp == IMG_COMPRESS_ZSTD) {
+		d->zs.dctx = ZSTD_createDCtx();
+		ZSTD_DCtx_setParameter(d->zs.dctx, ZSTD_d_windowLogMax, IMG_ZSTD_WINDOW_LOG_MAX);
+		d->zs.in = xmalloc(ZSTD_DStreamInSize());
+		d->fill = fill_zstd;
+		d->state = &d->zs;
+	}
+	return 0;
+}
+
+static void decoder_close(struct decoder *d)
+{
+	if (d->gz.ar)
+		archive_read_free(d->gz.ar);
+	if (d->zs.dctx)
+		ZSTD_freeDCtx(d->zs.dctx);
+	free(d->zs.in);
+	d->gz.ar = NULL;
+	d->zs.dctx = NULL;
+	d->zs.in = NULL;
+}
+
 static void *producer(void *p)
 {
 	struct stream *s = p;
-	struct gz_state gz = { s, NULL };
-	struct zs_state zs = { s, NULL, NULL, { NULL, 0, 0 }, 0, false };
-	fill_fn fill = fill_raw;
-	void *fstate = s;
+	struct decoder d;
 	struct ckt_err err = CKT_ERR_INIT;
-	int r = 0;
-
-	if (s->comp == IMG_COMPRESS_GZIP) {
-		gz.ar = archive_read_new();
-		archive_read_support_filter_gzip(gz.ar);
-		archive_read_support_format_raw(gz.ar);
-		struct archive_entry *e;
-		if (archive_read_open_fd(gz.ar, s->fd, 1 << 20) != ARCHIVE_OK ||
-		    archive_read_next_header(gz.ar, &e) != ARCHIVE_OK) {
-			r = ckt_err_failw(&err, CKT_EFORMAT, archive_error_string(gz.ar),
-					  "decompress gzip layer");
-		} else if (archive_filter_code(gz.ar, 0) != ARCHIVE_FILTER_GZIP) {
-			r = ckt_err_fail(&err, CKT_EFORMAT, "layer is not gzip-compressed");
-		}
-		fill = fill_gzip;
-		fstate = &gz;
-	} else if (s->comp == IMG_COMPRESS_ZSTD) {
-		zs.dctx = ZSTD_createDCtx();
-		ZSTD_DCtx_setParameter(zs.dctx, ZSTD_d_windowLogMax, IMG_ZSTD_WINDOW_LOG_MAX);
-		zs.in = xmalloc(ZSTD_DStreamInSize());
-		fill = fill_zstd;
-		fstate = &zs;
-	}
+	int r = decoder_open(s, &d, &err);
 
 	while (r == 0) {
 		pthread_mutex_lock(&s->mu);
@@ -907,7 +933,7 @@ static void *producer(void *p)
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
 			break;
-		ssize_t n = fill(fstate, s->buf[slot], QBUF_SIZE, &err);
+		ssize_t n = d.fill(d.state, s->buf[slot], QBUF_SIZE, &err);
 		if (n < 0) {
 			r = -1;
 			break;
@@ -925,11 +951,7 @@ static void *producer(void *p)
 		if (n == 0)
 			break;
 	}
-	if (gz.ar)
-		archive_read_free(gz.ar);
-	if (zs.dctx)
-		ZSTD_freeDCtx(zs.dctx);
-	free(zs.in);
+	decoder_close(&d);
 	pthread_mutex_lock(&s->mu);
 	if (r < 0) {
 		s->failed = true;
@@ -951,6 +973,25 @@ static la_ssize_t stream_read(struct archive *ar, void *p, const void **out)
 	struct reader *rd = p;
 	struct stream *s = rd->s;
 	size_t c = rd->c;
+	if (s->inline_dec) {
+		/* no threads: decode in the reader's own time */
+		if (s->eof || s->failed) {
+			if (s->failed && ar)
+				archive_set_error(ar, EIO, "layer stream failed");
+			return s->failed ? -1 : 0;
+		}
+		ssize_t n = s->inline_dec->fill(s->inline_dec->state, s->buf[0], QBUF_SIZE, &s->err);
+		if (n < 0) {
+			s->failed = true;
+			if (ar)
+				archive_set_error(ar, EIO, "layer stream failed");
+			return -1;
+		}
+		store_hasher_update(s->hasher, s->buf[0], (size_t)n);
+		s->eof = n == 0;
+		*out = s->buf[0];
+		return (la_ssize_t)n;
+	}
 	pthread_mutex_lock(&s->mu);
 	s->done[c] = s->next[c];	/* the buffer taken last is released */
 	pthread_cond_broadcast(&s->cv);
@@ -1064,7 +1105,24 @@ int img_apply_layer_tee(struct img_apply **as, size_t n, int fd, enum img_compre
 		as[c]->label = label;
 		ks[c] = (struct consumer){ .a = as[c], .rd = { &s, c }, .err = CKT_ERR_INIT };
 	}
-	int r = pthread_create(&s.thread, NULL, producer, &s);
+	/* A small layer is not worth two threads handing buffers over (a
+	 * loaded machine makes every hand-over a scheduling delay). */
+	struct stat st;
+	struct decoder dec;
+	int r;
+	if (n == 1 && fstat(fd, &st) == 0 && st.st_size < img_apply_inline_max) {
+		s.inline_dec = &dec;
+		r = decoder_open(&s, &dec, &s.err);
+		if (r < 0)
+			s.failed = true;
+		else
+			r = apply_tar(as[0], &ks[0].rd, &ks[0].err);
+		decoder_close(&dec);
+		if (r < 0 && !s.failed)
+			s.first_failed = 0;
+		goto check;
+	}
+	r = pthread_create(&s.thread, NULL, producer, &s);
 	if (r != 0) {
 		r = ckt_err_errno(err, CKT_EINTERNAL, r, "start a thread");
 		goto out;
@@ -1086,6 +1144,7 @@ int img_apply_layer_tee(struct img_apply **as, size_t n, int fd, enum img_compre
 	pthread_cond_broadcast(&s.cv);
 	pthread_mutex_unlock(&s.mu);
 	pthread_join(s.thread, NULL);
+check:
 	r = 0;
 	if (s.failed) {
 		*err = s.err;	/* the first cause: a broken stream */

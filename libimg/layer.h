@@ -69,6 +69,13 @@ static inline void img_apply_freep(struct img_apply **a)
 int img_apply_layer(struct img_apply *a, int fd, enum img_compression comp, const char *diff_id,
 		    const char *label, struct ckt_err *err);
 
+/* A layer blob smaller than this is decoded by the applying thread itself
+ * (img_apply_layer): for small layers, handing buffers between two threads
+ * costs more than it saves. */
+#define IMG_APPLY_INLINE_MAX (4 << 20)
+/* The limit in use (unit tests set it to 0 to exercise the threads). */
+extern long img_apply_inline_max;
+
 /* Most trees one layer stream can feed at once. */
 #define IMG_APPLY_TEE_MAX 2
 

@@ -497,7 +497,7 @@ static int check_layers(const struct img_image *img, struct ckt_err *err)
  * tree is written there too, from the same decompressed layer streams
  * (the cold path of img_unpack_dir: one pass, two trees). */
 static int build_tree(struct store *s, const struct img_image *img, char **names, size_t n,
-		      bool rootless, int extra_fd, struct ckt_err *err)
+		      bool rootless, int extra_fd, bool *filled, struct ckt_err *err)
 {
 	size_t start = 0;
 	size_t nlayers = img->config.n_diff_ids;
@@ -519,6 +519,12 @@ static int build_tree(struct store *s, const struct img_image *img, char **names
 		goto out;
 	}
 	a = img_apply_new(rootfd, aflags);
+	/* Small images: one thread and a copy afterwards beat a tee. */
+	int64_t todo = 0;
+	for (size_t i = start; i < nlayers; i++)
+		todo += img->manifest.layers[i].size > 0 ? img->manifest.layers[i].size : 0;
+	if (todo < IMG_APPLY_INLINE_MAX)
+		extra_fd = -1;
 	if (extra_fd >= 0)
 		b = img_apply_new(extra_fd, aflags | IMG_APPLY_QUIET);
 	struct img_apply *as[2] = { a, b };
@@ -556,6 +562,7 @@ static int build_tree(struct store *s, const struct img_image *img, char **names
 	}
 	r = store_tree_publish(s, names[n - 1], tmp, listing.buf, listing.len, err);
 	ckt_buf_release(&listing);
+	*filled = r == 0 && b;
 out:
 	if (r < 0 && store_rm_rf_at(AT_FDCWD, tmp) < 0)
 		ckt_warn("cannot remove '%s': %s", tmp, strerror(errno));
@@ -587,9 +594,8 @@ static int snapshot(struct store *s, const struct img_image *img, unsigned flags
 			return -1;
 		/* built by another process while we waited? */
 		if (!store_tree_exists(s, top)) {
-			if (build_tree(s, img, names, n, rootless, extra_fd, err) < 0)
+			if (build_tree(s, img, names, n, rootless, extra_fd, filled, err) < 0)
 				return -1;
-			*filled = extra_fd >= 0;
 		}
 	}
 	*dir = store_tree_path(s, top);

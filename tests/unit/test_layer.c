@@ -285,9 +285,9 @@ static char *slurp(int rfd, const char *name)
 	return data;
 }
 
-static void test_apply_semantics(void **state)
+static void check_semantics(void **state, const char *rootname)
 {
-	_cleanup_free_ char *root = tpath(state, "root");
+	_cleanup_free_ char *root = tpath(state, rootname);
 	assert_int_equal(mkdir(root, 0755), 0);
 	_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY);
 	struct ckt_err err = CKT_ERR_INIT;
@@ -332,10 +332,18 @@ static void test_apply_semantics(void **state)
 	char d[STORE_DIGEST_MAX];
 	assert_int_equal(fstatat(rfd, "hl", &st, 0), 0);
 	assert_true(img_apply_file_digest(a, st.st_ino, d));
+}
+
+static void test_apply_semantics(void **state)
+{
+	check_semantics(state, "inline");
+	img_apply_inline_max = 0;
+	check_semantics(state, "thread");
+	img_apply_inline_max = IMG_APPLY_INLINE_MAX;
 	tdir_pass(state);
 }
 
-static void test_apply_hostile(void **state)
+static void check_hostile(void **state, const char *prefix)
 {
 	static const struct {
 		struct ent e[3];
@@ -353,7 +361,7 @@ static void test_apply_hostile(void **state)
 	};
 	_cleanup_free_ char *canary = tpath(state, "pwned");
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		_cleanup_free_ char *name = xasprintf("root%zu", i);
+		_cleanup_free_ char *name = xasprintf("%s%zu", prefix, i);
 		_cleanup_free_ char *root = tpath(state, name);
 		assert_int_equal(mkdir(root, 0755), 0);
 		_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY);
@@ -364,6 +372,15 @@ static void test_apply_hostile(void **state)
 		assert_contains(err.what, cases[i].named);
 		assert_int_equal(access(canary, F_OK), -1);
 	}
+}
+
+/* both ways: decoded inline (small layers) and by a second thread */
+static void test_apply_hostile(void **state)
+{
+	check_hostile(state, "inline");
+	img_apply_inline_max = 0;
+	check_hostile(state, "thread");
+	img_apply_inline_max = IMG_APPLY_INLINE_MAX;
 	tdir_pass(state);
 }
 
