@@ -43,9 +43,11 @@ unsigned long long launch_proc_start(pid_t pid)
 	char *p = strrchr(data, ')');
 	if (!p)
 		return 0;
-	/* Field 3 (state) follows; start time is field 22. */
+	/* p is at the space before field 3 (state); each step moves to the
+	 * space before the next field, up to the one before field 22, the
+	 * start time. */
 	p++;
-	for (int field = 2; field < 22 && p; field++)
+	for (int field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (p)
 		sscanf(p, " %llu", &start);
