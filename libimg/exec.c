@@ -10,7 +10,6 @@
 #include "base/file.h"
 #include "base/path.h"
 #include "base/xalloc.h"
-#include "libimg/unpack.h"
 
 static size_t strv_len(char *const *v)
 {
@@ -93,15 +92,13 @@ void img_exec_process_release(struct img_exec_process *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int img_exec_root_prepare(struct store *s, const struct img_image *img, const char *name,
-			  bool on_disk, bool keep, struct img_exec_root *out, struct ckt_err *err)
+int img_exec_root_prepare(const char *store_root, const char *name, bool on_disk, bool keep,
+			  struct img_exec_root *out, struct ckt_err *err)
 {
-	_cleanup_free_ char *base = ckt_path_join(store_root(s), "containers");
+	_cleanup_free_ char *base = ckt_path_join(store_root, "containers");
 	memset(out, 0, sizeof(*out));
 	if (!*name || strchr(name, '/') || name[0] == '.')
 		return ckt_err_fail(err, CKT_EUSAGE, "invalid container name '%s'", name);
-	if (img_unpack_snapshot(s, img, 0, &out->snapshot, err) < 0)
-		return -1;
 	if (!on_disk) {
 		out->merged = TAKE_PTR(base);
 		if (ckt_mkdir_p(out->merged, 0700, err) < 0) {
@@ -153,7 +150,6 @@ void img_exec_root_release(struct img_exec_root *r)
 		}
 		ckt_rm_rf(r->dir, &ignored);
 	}
-	free(r->snapshot);
 	free(r->dir);
 	free(r->upper);
 	free(r->work);

@@ -1,14 +1,13 @@
 #pragma once
-/* From an image in the store to what the launcher runs (issue 5): the
- * process (docker's rules for Entrypoint, Cmd, Env, User and WorkingDir
- * and their overrides) and the per-container overlay directories above the
- * image's snapshot (libimg/unpack.h). */
+/* From an image to what the launcher runs (issue 5): the process (docker's
+ * rules for Entrypoint, Cmd, Env, User and WorkingDir and their overrides)
+ * and the per-container overlay directories above the image's snapshot
+ * (libimg/unpack.h builds it).  base/ only, like the launcher: ckt-exec
+ * links nothing heavier (see libimg/launch/prepared.h). */
 #include <stdbool.h>
 
 #include "base/err.h"
-#include "libimg/image.h"
 #include "libimg/manifest.h"
-#include "store/store.h"
 
 struct img_exec_overrides {
 	bool entrypoint_set;		/* --entrypoint given ("" clears it) */
@@ -34,23 +33,21 @@ int img_exec_process_build(const struct img_config *c, const struct img_exec_ove
 			   struct img_exec_process *out, struct ckt_err *err);
 void img_exec_process_release(struct img_exec_process *p);
 
-/* The root of one container: the image snapshot and, unless the
- * container's writes are to stay in memory, $STORE/containers/NAME/
- * {upper,work,merged}. */
+/* The directories of one container: unless its writes are to stay in
+ * memory, $STORE/containers/NAME/{upper,work,merged}. */
 struct img_exec_root {
-	char *snapshot;
 	char *dir;			/* NULL: no directory of its own */
 	char *upper, *work;		/* NULL: in memory (see launch_spec) */
 	char *merged;
 	bool keep;			/* img_exec_root_release leaves dir in place */
 };
 
-/* Build (or find) img's snapshot.  With on_disk, create the container's
- * directories for name; with keep too, an existing directory of that name
- * is reused (its upper directory is the container's earlier state), and
- * without keep an existing one is CKT_EUSAGE.  Without on_disk, merged is
+/* With on_disk, create the container's directories for name below
+ * store_root; with keep too, an existing directory of that name is reused
+ * (its upper directory is the container's earlier state), and without keep
+ * an existing one is CKT_EUSAGE.  Without on_disk, merged is
  * $STORE/containers, where the launcher mounts the container's own tmpfs. */
-int img_exec_root_prepare(struct store *s, const struct img_image *img, const char *name,
-			  bool on_disk, bool keep, struct img_exec_root *out, struct ckt_err *err);
+int img_exec_root_prepare(const char *store_root, const char *name, bool on_disk, bool keep,
+			  struct img_exec_root *out, struct ckt_err *err);
 /* Remove the container directory unless keep; free the names. */
 void img_exec_root_release(struct img_exec_root *r);

@@ -4,12 +4,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+
 #include "base/cleanup.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/path.h"
 #include "base/xalloc.h"
 #include "libimg/exec.h"
-#include "libimg/fetch.h"
-#include "libimg/image.h"
 #include "libimg/launch/launch.h"
+#include "libimg/launch/prepared.h"
 #include "libimg/policy.h"
 #include "tools/cli.h"
 
@@ -107,6 +113,8 @@ struct opts {
 	bool keep;
 	enum pull pull;
 	const char *platform;
+	char **helper_args;	/* options ckt-exec-prepare needs, as given */
+	size_t n_helper_args;
 };
 
 static void add_str(char ***v, size_t *n, char *s)
@@ -202,77 +210,166 @@ static bool parse_option(struct cli *c, struct opts *o, int opt, const char *arg
 		s->no_new_privs = true;
 		break;
 	case OPT_PULL:
+		add_str(&o->helper_args, &o->n_helper_args, xasprintf("--pull=%s", arg));
 		if (!strcmp(arg, "missing")) o->pull = PULL_MISSING;
 		else if (!strcmp(arg, "always")) o->pull = PULL_ALWAYS;
 		else if (!strcmp(arg, "never")) o->pull = PULL_NEVER;
 		else cli_usage_error(c, "invalid --pull '%s' (missing, always or never)", arg);
 		break;
-	case OPT_PLATFORM: o->platform = arg; break;
+	case OPT_PLATFORM:
+		o->platform = arg;
+		add_str(&o->helper_args, &o->n_helper_args, xasprintf("--platform=%s", arg));
+		break;
 	default:
-		return cli_verify_option(c, &o->policy, opt, arg) || cli_common_option(c, opt, arg);
+		if (cli_verify_option(c, &o->policy, opt, arg)) {
+			for (const struct option *l = options; l->name; l++)
+				if (l->val == opt)
+					add_str(&o->helper_args, &o->n_helper_args,
+						xasprintf("--%s=%s", l->name, arg));
+			return true;
+		}
+		return cli_common_option(c, opt, arg);
 	}
 	return true;
 }
 
-/* Find ref in the store, fetching it first as --pull says.  A source with a
- * transport other than docker:// is always read from (it is local). */
-static int load_image(struct store *st, const struct opts *o, const char *ref,
-		      const struct img_platform *plat, struct img_image *img, struct ckt_err *err)
+/* The helper beside our own binary (as ckt does), else on PATH. */
+static char *helper_path(void)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			char *beside = ckt_path_join(self, "ckt-exec-prepare");
+			if (access(beside, X_OK) == 0)
+				return beside;
+			free(beside);
+		}
+	}
+	return xstrdup("ckt-exec-prepare");
+}
+
+/* Run ckt-exec-prepare for ref: it fetches, verifies and unpacks as the
+ * options say, and prints the record's path.  Returns 0, or the exit status
+ * to leave with (its own message is already on stderr). */
+static int run_prepare(struct cli *c, struct opts *o, const char *ref, char **record)
+{
+	_cleanup_free_ char *helper = helper_path();
+	_cleanup_free_ char *store = cli_store_path(c);
+	char *argv[64];
+	size_t n = 0;
+	int out[2];
+
+	argv[n++] = (char *)"ckt-exec"; /* its messages read as ours */
+	argv[n++] = (char *)"--store";
+	argv[n++] = store;
+	if (c->quiet)
+		argv[n++] = (char *)"-q";
+	for (size_t i = 0; i < o->n_helper_args && n < 60; i++)
+		argv[n++] = o->helper_args[i];
+	argv[n++] = (char *)"--";
+	argv[n++] = (char *)ref;
+	argv[n] = NULL;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		cli_warn(c, "cannot create a pipe: %s", strerror(errno));
+		return LAUNCH_EXIT_FAILED;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		execvp(helper, argv);
+		fprintf(stderr, "ckt-exec: error: run '%s' (%s)\n", helper, strerror(errno));
+		_exit(LAUNCH_EXIT_FAILED);
+	}
+	close(out[1]);
+	struct ckt_err err = CKT_ERR_INIT;
+	char *data = NULL;
+	size_t len = 0;
+	if (pid > 0)
+		ckt_read_fd(out[0], 1u << 16, &data, &len, &err);
+	close(out[0]);
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int code = pid < 0 ? LAUNCH_EXIT_FAILED
+			   : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (code == 0 && (!data || !len)) {
+		code = LAUNCH_EXIT_FAILED;
+	} else if (code == 0) {
+		data[strcspn(data, "\n")] = '\0';
+		*record = data;
+		return 0;
+	}
+	free(data);
+	/* Usage and verification keep their codes; anything else is ours. */
+	return code == 2 || code == 3 ? code : LAUNCH_EXIT_FAILED;
+}
+
+/* The image's record, from the cache when it is valid and no policy check
+ * or pull is due, else made by ckt-exec-prepare.  Returns 0 or an exit
+ * status. */
+static int prepared_image(struct cli *c, struct opts *o, const char *ref,
+			  struct launch_prepared *p)
 {
 	bool local = !strncmp(ref, "oci:", 4) || !strncmp(ref, "oci-archive:", 12) ||
 		     !strncmp(ref, "docker-archive:", 15);
-	const char *name = !strncmp(ref, "docker://", 9) ? ref + 9 : ref;
-	struct img_fetch_opts fo = { .platform = plat };
-	struct img_fetch_result res = { 0 };
+	_cleanup_free_ char *store = cli_store_path(c);
+	_cleanup_free_ char *key = launch_prepared_key(ref, o->platform, geteuid() != 0);
+	_cleanup_free_ char *path = launch_prepared_path(store, key);
+	struct ckt_err err = CKT_ERR_INIT;
 
-	if (!local && o->pull != PULL_ALWAYS) {
-		if (img_image_load(st, name, plat, img, err) == 0 || err->code != CKT_ENOTFOUND ||
-		    o->pull == PULL_NEVER)
-			return err->code ? -1 : 0;
-		ckt_err_clear(err);
+	/* Only an insecure run may skip the policy: keys and policies change. */
+	if (o->policy.insecure_image && o->pull != PULL_ALWAYS && !local &&
+	    launch_prepared_read(path, key, store, p, &err) == 0) {
+		ckt_warn("image signature verification has been disabled");
+		return 0;
 	}
-	if (img_fetch(st, ref, &fo, &res, err) < 0)
-		return ckt_err_wrap(err, "pull '%s'", ref);
-	int ret = img_image_load(st, res.name ? res.name : res.digest, plat, img, err);
-	img_fetch_result_release(&res);
-	return ret;
+	_cleanup_free_ char *record = NULL;
+	int code = run_prepare(c, o, ref, &record);
+	if (code)
+		return code;
+	ckt_err_clear(&err);
+	if (launch_prepared_read(record, key, store, p, &err) < 0) {
+		cli_error(c, &err);
+		return LAUNCH_EXIT_FAILED;
+	}
+	return 0;
 }
 
-static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struct ckt_err *err)
+/* Returns the exit status. */
+static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 {
 	struct launch_spec *s = &o->spec;
 	struct img_exec_process proc;
 	struct img_exec_root root = { 0 };
-	struct img_image img = { 0 };
-	struct img_platform plat = IMG_PLATFORM_INIT, *platp = NULL;
-	_cleanup_free_ char *store_path = NULL;
-	struct store *st = NULL;
+	struct launch_prepared p = { 0 };
+	struct img_config conf = { 0 };
+	struct ckt_err err = CKT_ERR_INIT;
+	_cleanup_free_ char *store = NULL;
 	char id[40];
-	int ret = -1;
+	int ret;
 
-	if (launch_uuid(id, sizeof(id), err) < 0)
-		return -1;
+	if (launch_uuid(id, sizeof(id), &err) < 0)
+		goto fail;
 	s->id = id;
 	o->ov.cmd = cmd;
 	o->ov.env = o->env;
-	if (o->platform) {
-		if (img_platform_parse(o->platform, &plat, err) < 0) {
-			err->code = CKT_EUSAGE;
-			return ckt_err_wrap(err, "--platform");
-		}
-		platp = &plat;
-	}
 	if (ref) {
-		if (!(st = cli_store_open(c, 0, err)) || load_image(st, o, ref, platp, &img, err) < 0)
-			goto out;
-		/* One call decides whether the image may run (DESIGN.md, "secure
-		 * by default"); the signatures issue owns what it checks. */
-		if (img_policy_check_run(st, &img, &o->policy, err) < 0)
-			goto out;
-		s->image = img.name ? img.name : img.desc.digest;
+		if ((ret = prepared_image(c, o, ref, &p)))
+			return ret;
+		conf.entrypoint = p.entrypoint;
+		conf.cmd = p.cmd;
+		conf.env = p.env;
+		conf.user = p.user;
+		conf.workdir = p.workdir;
+		s->image = p.image;
 	}
-	if (img_exec_process_build(ref ? &img.config : NULL, &o->ov, &proc, err) < 0)
-		goto out;
+	if (img_exec_process_build(ref ? &conf : NULL, &o->ov, &proc, &err) < 0)
+		goto fail;
 	s->argv = proc.argv;
 	s->env = proc.env;
 	s->user = proc.user;
@@ -281,37 +378,44 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd, struc
 		/* Writes stay in memory unless kept (or, as root with private
 		 * users, the overlay is made outside and needs directories). */
 		bool disk = o->keep || (s->private_users && geteuid() == 0);
-		if (img_exec_root_prepare(st, &img, s->name ? s->name : id, disk, o->keep, &root,
-					  err) < 0)
-			goto out_proc;
-		const char *lower[] = { root.snapshot, NULL };
+		store = cli_store_path(c);
+		if (img_exec_root_prepare(store, s->name ? s->name : id, disk, o->keep, &root,
+					  &err) < 0) {
+			img_exec_process_release(&proc);
+			goto fail;
+		}
+		const char *lower[] = { p.snapshot, NULL };
 		s->lower = lower;
 		s->upper = root.upper;
 		s->work = root.work;
 		s->merged = root.merged;
 		s->ephemeral = !o->keep;
-		ret = launch_run(s, err);
+		ret = launch_run(s, &err);
 		s->lower = NULL;
 	} else {
 		s->image = s->rootfs;
-		ret = launch_run(s, err);
+		ret = launch_run(s, &err);
 	}
 	img_exec_root_release(&root);
-out_proc:
 	img_exec_process_release(&proc);
-out:
-	if (ref)
-		img_image_release(&img);
-	store_free(st);
-	img_platform_release(&plat);
-	return ret;
+	launch_prepared_release(&p);
+	if (ret >= 0) {
+		if ((ret == LAUNCH_EXIT_NOEXEC || ret == LAUNCH_EXIT_NOTFOUND) && err.code)
+			cli_error(c, &err);
+		return ret;
+	}
+	goto report;
+fail:
+	launch_prepared_release(&p);
+report:;
+	int code = cli_error(c, &err);
+	return code == 2 || code == 3 ? code : LAUNCH_EXIT_FAILED;
 }
 
 int main(int argc, char **argv)
 {
 	struct cli c;
 	struct opts o = { 0 };
-	struct ckt_err err = CKT_ERR_INIT;
 	int opt;
 
 	cli_init(&c, "ckt-exec", usage, argv);
@@ -342,17 +446,11 @@ int main(int argc, char **argv)
 			cli_usage_error(&c, "stdin must name exactly one image (got %zu)", n);
 		ref = stdin_refs[0];
 	}
-	int ret = run(&c, &o, ref, cmd, &err);
-	if (ret < 0) {
-		int code = cli_error(&c, &err);
-		ret = code == 2 || code == 3 ? code : LAUNCH_EXIT_FAILED;
-	} else if (ret == LAUNCH_EXIT_NOEXEC || ret == LAUNCH_EXIT_NOTFOUND) {
-		if (err.code)
-			cli_error(&c, &err);
-	}
+	int ret = run(&c, &o, ref, cmd);
 	ckt_strv_free(o.env);
 	ckt_strv_free(o.dns);
 	ckt_strv_free(o.mount_strs);
+	ckt_strv_free(o.helper_args);
 	free(o.mounts);
 	return cli_exit(&c, ret);
 }

@@ -15,7 +15,8 @@ setup_file() {
 	export RL
 	mkdir -p "$RL/bin"
 	chmod 755 "$RL"
-	cp "$CKT_TOP"/bin/ckt-exec "$CKT_TOP"/bin/ckt-fetch "$CKT_TOP"/bin/ckt-ps \
+	cp "$CKT_TOP"/bin/ckt-exec "$CKT_TOP"/bin/ckt-exec-prepare "$CKT_TOP"/bin/ckt-fetch \
+		"$CKT_TOP"/bin/ckt-ps \
 		"$CKT_TOP"/bin/ckt-stop "$RL/bin/"
 	cp -r "$FX/oci" "$RL/oci"
 	chmod -R a+rX "$RL"

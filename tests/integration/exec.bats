@@ -297,3 +297,25 @@ own_ckt_cgroups() {
 	run -0 x - -- hostname <<<"$pinned"
 	[[ "$output" == ckt-* ]]
 }
+
+@test "prepared records: made once by ckt-exec-prepare, reused, remade when index.json changes" {
+	rm -rf "$CKT_STORE/exec-cache"
+	run -0 x "$IMG" -- exit 0
+	rec=$(ls "$CKT_STORE"/exec-cache/*)
+	[ "$(wc -l <<<"$rec")" -eq 1 ]
+	sum=$(sha256sum <"$rec")
+	run -0 x "$IMG" -- exit 0
+	[ "$(sha256sum <"$rec")" = "$sum" ]
+	# Another name in the store rewrites index.json: the record is remade.
+	run -0 ckt-image tag "$IMG" example.com/other:1
+	run -0 x "$IMG" -- exit 0
+	[ "$(sha256sum <"$rec")" != "$sum" ]
+	run -0 ckt-image rm example.com/other:1
+	# A broken record is never trusted: it is made again.
+	printf 'garbage' >"$rec"
+	run -0 x "$IMG" -- hostname
+	[[ "$output" == ckt-* ]]
+	# ckt-exec itself loads no registry, archive or signature library.
+	run -0 ldd "$CKT_TOP/bin/ckt-exec"
+	[[ "$output" != *libcurl* && "$output" != *libarchive* && "$output" != *libgpgme* ]]
+}
