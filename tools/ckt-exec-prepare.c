@@ -45,7 +45,7 @@ static int load_image(struct store *st, enum pull pull, const char *ref,
 		      const struct img_platform *plat, struct img_image *img, struct ckt_err *err)
 {
 	bool local = !strncmp(ref, "oci:", 4) || !strncmp(ref, "oci-archive:", 12) ||
-		     !strncmp(ref, "docker-archive:", 15);
+		     !strncmp(ref, "docker-archive:", 15) || !strncmp(ref, "aci:", 4);
 	const char *name = !strncmp(ref, "docker://", 9) ? ref + 9 : ref;
 	struct img_fetch_opts fo = { .platform = plat };
 	struct img_fetch_result res = { 0 };

@@ -316,7 +316,7 @@ static int prepared_image(struct cli *c, struct opts *o, const char *ref,
 			  struct launch_prepared *p)
 {
 	bool local = !strncmp(ref, "oci:", 4) || !strncmp(ref, "oci-archive:", 12) ||
-		     !strncmp(ref, "docker-archive:", 15);
+		     !strncmp(ref, "docker-archive:", 15) || !strncmp(ref, "aci:", 4);
 	_cleanup_free_ char *store = cli_store_path(c);
 	_cleanup_free_ char *key = launch_prepared_key(ref, o->platform, geteuid() != 0);
 	_cleanup_free_ char *path = launch_prepared_path(store, key);

@@ -319,3 +319,12 @@ own_ckt_cgroups() {
 	run -0 ldd "$CKT_TOP/bin/ckt-exec"
 	[[ "$output" != *libcurl* && "$output" != *libarchive* && "$output" != *libgpgme* ]]
 }
+
+@test "appc: an ACI runs by its manifest's exec, user, group and working directory" {
+	[ -x "$CKT_TOP/bin/ckt-convert" ] || skip "ckt-convert is not built"
+	run -0 ckt-convert --to aci -o "$BATS_TEST_TMPDIR/exec.aci" "$IMG"
+	run -0 x "aci:$BATS_TEST_TMPDIR/exec.aci"
+	[ "$output" = "uid=1000 gid=1000 groups=10" ]
+	run -0 x "aci:$BATS_TEST_TMPDIR/exec.aci" -- pwd
+	[ "$output" = /home/app ]
+}
