@@ -9,7 +9,8 @@ load lib
 setup_file() {
 	ckt_fixtures
 	[ "$(id -u)" -eq 0 ] || skip "creates a user: needs root"
-	export RL_USER="cktrl$(printf '%s' "$BATS_TEST_FILENAME" | cksum | cut -c1-6)"
+	# Unique per run: other checkouts may run this file at the same time.
+	export RL_USER="cktrl$$"
 	# Outside bats' private temporary directory, which those users cannot enter.
 	RL=$(mktemp -d "${TMPDIR:-/tmp}/ckt-rootless.XXXXXX")
 	export RL
