@@ -247,7 +247,7 @@ own_ckt_cgroups() {
 }
 
 @test "ckt ps, update, stop: running containers without a daemon" {
-	x --name web --memory 64m "$IMG" -- sigwait >"$BATS_TEST_TMPDIR/out" &
+	x --name web --memory 64m --cpus 0.5 "$IMG" -- sigwait >"$BATS_TEST_TMPDIR/out" &
 	pid=$!
 	for _ in $(seq 50); do grep -q ready "$BATS_TEST_TMPDIR/out" && break; sleep 0.1; done
 	run -0 ckt ps
@@ -266,6 +266,10 @@ own_ckt_cgroups() {
 	[ "$mem" = 104857600 ]
 	pids=$(while read -r d; do cat "$d/pids.max" 2>/dev/null || true; done <<<"$dirs")
 	[ "$pids" = 33 ]
+	cpu=$(while read -r d; do
+		cat "$d/cpu.max" "$d/cpu.cfs_quota_us" 2>/dev/null || true
+	done <<<"$dirs")
+	[ "$cpu" = 50000 ] || [ "$cpu" = "50000 100000" ]
 	run -2 --separate-stderr x --name web "$IMG" -- exit 0
 	[[ "$stderr" == *"container name 'web' is already in use"* ]]
 	run -0 ckt stop web
@@ -327,4 +331,11 @@ own_ckt_cgroups() {
 	[ "$output" = "uid=1000 gid=1000 groups=10" ]
 	run -0 x "aci:$BATS_TEST_TMPDIR/exec.aci" -- pwd
 	[ "$output" = /home/app ]
+}
+
+@test "-i: stdin reaches the command; without it the command reads /dev/null" {
+	run -0 bash -c "echo from the caller | ckt-exec -q -i --insecure-options=image --entrypoint /bin/cat $IMG"
+	[ "$output" = "from the caller" ]
+	run -0 bash -c "echo from the caller | ckt-exec -q --insecure-options=image --entrypoint /bin/cat $IMG"
+	[ -z "$output" ]
 }
