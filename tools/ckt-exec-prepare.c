@@ -11,8 +11,10 @@
 #include "base/cleanup.h"
 #include "base/path.h"
 #include "base/xalloc.h"
+#include "libimg/convert.h"
 #include "libimg/fetch.h"
 #include "libimg/image.h"
+#include "libimg/json.h"
 #include "libimg/launch/prepared.h"
 #include "libimg/policy.h"
 #include "libimg/unpack.h"
@@ -63,6 +65,41 @@ static int load_image(struct store *st, enum pull pull, const char *ref,
 	return ret;
 }
 
+/* An image rendered from an ACI (its manifest's io.appc.image.id names the
+ * stored ACI, convert.h) runs by the appc manifest: *json receives it, or
+ * NULL for other images. */
+static int appc_manifest(struct store *st, const struct img_image *img, char **json,
+			 struct ckt_err *err)
+{
+	struct store_desc desc = { 0 };
+	char id[IMG_ACI_ID_MAX];
+	_cleanup_free_ char *wrapper = NULL;
+	size_t len;
+	_cleanup_json_ json_t *m = json_loads(img->manifest_json, 0, NULL);
+	const char *want = json_string_value(
+		json_object_get(json_object_get(m, "annotations"), IMG_ANNOT_ACI_ID));
+
+	*json = NULL;
+	if (!want)
+		return 0;
+	if (img_aci_store_find(st, want, NULL, &desc, id, err) < 0)
+		return ckt_err_wrap(err, "the ACI %s this image was rendered from", want);
+	int ret = store_blob_read(st, desc.digest, IMG_MANIFEST_MAX, &wrapper, &len, err);
+	store_desc_release(&desc);
+	if (ret < 0)
+		return ckt_err_wrap(err, "stored ACI %s", id);
+	_cleanup_json_ json_t *w = img_json_parse(wrapper, len, "stored ACI", err);
+	json_t *cfg = w ? json_object_get(w, "config") : NULL;
+	const char *dg = json_string_value(json_object_get(cfg, "digest"));
+	if (!w)
+		return -1;
+	if (!dg || !store_digest_valid(dg))
+		return ckt_err_fail(err, CKT_EFORMAT, "stored ACI %s has no manifest", id);
+	if (store_blob_read(st, dg, IMG_MANIFEST_MAX, json, &len, err) < 0)
+		return ckt_err_wrap(err, "stored ACI %s", id);
+	return 0;
+}
+
 static int prepare(struct cli *c, enum pull pull, const char *platform,
 		   const struct img_policy_opts *po, const char *ref, struct ckt_err *err)
 {
@@ -103,8 +140,13 @@ static int prepare(struct cli *c, enum pull pull, const char *platform,
 	p.entrypoint = img.config.entrypoint;
 	p.cmd = img.config.cmd;
 	p.env = img.config.env;
+	if (appc_manifest(st, &img, &p.appc, err) < 0) {
+		free(p.snapshot);
+		goto out;
+	}
 	ret = launch_prepared_write(path, &p, err);
 	free(p.snapshot);
+	free(p.appc);
 	if (ret == 0)
 		cli_out(c, "%s", path);
 out:

@@ -85,6 +85,7 @@ int launch_prepared_write(const char *path, const struct launch_prepared *p,
 	put_list(&b, p->entrypoint);
 	put_list(&b, p->cmd);
 	put_list(&b, p->env);
+	put(&b, p->appc);
 	return launch_write_runtime(path, b.buf, b.len, err);
 }
 
@@ -146,6 +147,7 @@ int launch_prepared_read(const char *path, const char *key, const char *store_ro
 	p->entrypoint = take_list(&r, true);
 	p->cmd = take_list(&r, true);
 	p->env = take_list(&r, false);
+	p->appc = take(&r);
 	if (r.bad || strcmp(magic, MAGIC) || strcmp(p->key, key) ||
 	    !launch_prepared_stamp(store_root, stamp, sizeof(stamp)) || strcmp(stamp, p->stamp) ||
 	    stat(p->snapshot, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -166,5 +168,6 @@ void launch_prepared_release(struct launch_prepared *p)
 	ckt_strv_free(p->entrypoint);
 	ckt_strv_free(p->cmd);
 	ckt_strv_free(p->env);
+	free(p->appc);
 	memset(p, 0, sizeof(*p));
 }

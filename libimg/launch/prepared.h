@@ -8,8 +8,9 @@
  *
  * Format: NUL-terminated strings: "ckt-prepared-1", the key, the index
  * stamp, the snapshot, the image name, the user, the working directory,
- * then three lists (entrypoint, cmd, env), each a count and its strings;
- * a "-" count marks an unset entrypoint or cmd. */
+ * then three lists (entrypoint, cmd, env), each a count and its strings
+ * (a "-" count marks an unset entrypoint or cmd), then the appc image
+ * manifest of an ACI ("" for other images). */
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,9 @@ struct launch_prepared {
 	char **entrypoint;	/* NULL-terminated, or NULL when unset */
 	char **cmd;
 	char **env;		/* never NULL after a read */
+	char *appc;		/* the appc image manifest (JSON) an image rendered
+				 * from an ACI runs by (libimg/exec_aci.h); "" when
+				 * none */
 };
 
 /* The key of ref for a platform ("" for the host's) and for the caller's
