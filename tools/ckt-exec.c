@@ -14,6 +14,7 @@
 #include "base/path.h"
 #include "base/xalloc.h"
 #include "libimg/exec.h"
+#include "libimg/exec_aci.h"
 #include "libimg/launch/launch.h"
 #include "libimg/launch/prepared.h"
 #include "libimg/policy.h"
@@ -41,6 +42,8 @@ static const char usage[] =
 	"  --rootfs DIR            run DIR as the root instead of an image\n"
 	"  --read-only             mount the root read-only\n"
 	"  --volume HOST:CTR[:ro]  bind HOST (not a symlink) on CTR\n"
+	"  --volume NAME,kind=host,source=HOST[,readOnly=true|false]\n"
+	"  --volume NAME,kind=empty[,readOnly=...]  an appc image's mountPoint NAME\n"
 	"  --tmpfs PATH            a tmpfs on PATH\n"
 	"  --net host|none         the host's network (default) or only loopback\n"
 	"  --dns host|IP           write /etc/resolv.conf: the host's, or this server\n"
@@ -115,6 +118,8 @@ struct opts {
 	const char *platform;
 	char **helper_args;	/* options ckt-exec-prepare needs, as given */
 	size_t n_helper_args;
+	struct img_exec_aci_volume *aci_vols;	/* for an appc image's mountPoints */
+	size_t n_aci_vols;
 };
 
 static void add_str(char ***v, size_t *n, char *s)
@@ -124,9 +129,50 @@ static void add_str(char ***v, size_t *n, char *s)
 	(*v)[*n] = NULL;
 }
 
-/* --volume HOST:CTR[:ro|rw] */
+/* rkt's --volume NAME,kind=host|empty[,source=PATH][,readOnly=BOOL] for
+ * the mountPoint NAME of an appc image. */
+static void add_aci_volume(struct cli *c, struct opts *o, const char *arg)
+{
+	char *copy = xstrdup(arg), *field, *save = NULL;
+	struct img_exec_aci_volume v = { .read_only = -1 };
+	const char *kind = NULL;
+	add_str(&o->mount_strs, &o->n_mount_strs, copy);
+	v.name = copy;
+	save = strchr(copy, ',');
+	*save++ = '\0';
+	while ((field = strsep(&save, ","))) {
+		char *val = strchr(field, '=');
+		if (!val)
+			cli_usage_error(c, "invalid --volume '%s': '%s' is not KEY=VALUE", arg, field);
+		*val++ = '\0';
+		if (!strcmp(field, "kind") && (!strcmp(val, "host") || !strcmp(val, "empty")))
+			kind = val;
+		else if (!strcmp(field, "source") && *val)
+			v.source = val;
+		else if (!strcmp(field, "readOnly") && (!strcmp(val, "true") || !strcmp(val, "false")))
+			v.read_only = !strcmp(val, "true");
+		else
+			cli_usage_error(c, "invalid --volume '%s': %s=%s (kind=host|empty, "
+				       "source=PATH, readOnly=true|false)", arg, field, val);
+	}
+	if (!kind || !strcmp(kind, "host") != !!v.source)
+		cli_usage_error(c, "invalid --volume '%s': kind=host needs source=PATH, "
+			       "kind=empty takes none", arg);
+	for (size_t i = 0; i < o->n_aci_vols; i++)
+		if (!strcmp(o->aci_vols[i].name, v.name))
+			cli_usage_error(c, "--volume '%s' given twice", v.name);
+	o->aci_vols = xreallocarray(o->aci_vols, o->n_aci_vols + 1, sizeof(*o->aci_vols));
+	o->aci_vols[o->n_aci_vols++] = v;
+}
+
+/* --volume HOST:CTR[:ro|rw], or an appc volume (NAME,kind=...) */
 static void add_volume(struct cli *c, struct opts *o, const char *arg)
 {
+	size_t nl = strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	if (nl && arg[nl] == ',' && strstr(arg, ",kind=")) {
+		add_aci_volume(c, o, arg);
+		return;
+	}
 	char *copy = xstrdup(arg), *ctr = strchr(copy, ':'), *mode;
 	add_str(&o->mount_strs, &o->n_mount_strs, copy);
 	if (!ctr || !ctr[1])
@@ -348,6 +394,8 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 	struct img_exec_root root = { 0 };
 	struct launch_prepared p = { 0 };
 	struct img_config conf = { 0 };
+	struct img_exec_aci aci = { 0 };
+	_cleanup_free_ struct launch_mount *mounts = NULL;
 	struct ckt_err err = CKT_ERR_INIT;
 	_cleanup_free_ char *store = NULL;
 	char id[40];
@@ -367,6 +415,36 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 		conf.user = p.user;
 		conf.workdir = p.workdir;
 		s->image = p.image;
+	}
+	if (o->n_aci_vols && (!ref || !*p.appc)) {
+		ckt_err_fail(&err, CKT_EUSAGE, "--volume %s,kind=...: only an appc image has "
+			     "mountPoints", o->aci_vols[0].name);
+		goto fail;
+	}
+	if (ref && *p.appc) {
+		/* An ACI runs by its own manifest (libimg/exec_aci.h); the
+		 * command line overrides it as for OCI images. */
+		if (img_exec_aci_load(p.appc, p.snapshot, o->aci_vols, o->n_aci_vols, !o->ov.workdir,
+				      &aci, &err) < 0)
+			goto fail;
+		conf.env = aci.env;
+		conf.user = aci.user;
+		conf.workdir = aci.workdir;
+		if (aci.limits.memory && !s->limits.memory)
+			s->limits.memory = aci.limits.memory;
+		if (aci.limits.cpu_milli && !s->limits.cpu_milli)
+			s->limits.cpu_milli = aci.limits.cpu_milli;
+		if (aci.caps_set)
+			s->caps = aci.caps;
+		s->no_new_privs |= aci.no_new_privs;
+		/* The mountPoints first: a --volume HOST:CTR on the same path
+		 * is mounted over them. */
+		mounts = xcalloc(aci.n_mounts + s->n_mounts + 1, sizeof(*mounts));
+		memcpy(mounts, aci.mounts, aci.n_mounts * sizeof(*mounts));
+		if (s->n_mounts)
+			memcpy(mounts + aci.n_mounts, s->mounts, s->n_mounts * sizeof(*mounts));
+		s->mounts = mounts;
+		s->n_mounts += aci.n_mounts;
 	}
 	if (img_exec_process_build(ref ? &conf : NULL, &o->ov, &proc, &err) < 0)
 		goto fail;
@@ -398,6 +476,7 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 	}
 	img_exec_root_release(&root);
 	img_exec_process_release(&proc);
+	img_exec_aci_release(&aci);
 	launch_prepared_release(&p);
 	if (ret >= 0) {
 		if ((ret == LAUNCH_EXIT_NOEXEC || ret == LAUNCH_EXIT_NOTFOUND) && err.code)
@@ -406,6 +485,7 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 	}
 	goto report;
 fail:
+	img_exec_aci_release(&aci);
 	launch_prepared_release(&p);
 report:;
 	int code = cli_error(c, &err);
@@ -452,5 +532,6 @@ int main(int argc, char **argv)
 	ckt_strv_free(o.mount_strs);
 	ckt_strv_free(o.helper_args);
 	free(o.mounts);
+	free(o.aci_vols);
 	return cli_exit(&c, ret);
 }
