@@ -206,3 +206,29 @@ x() {
 	run -0 --separate-stderr ckt-exec --insecure-options=image example.com/acitest/byname:1.0 -- exit 0
 	[[ "$stderr" != *isolator* ]]
 }
+
+@test "appc rootless: a /path owner comes from the rootless snapshot's recorded owner" {
+	[ "$(id -u)" -eq 0 ] || skip "switches to nobody: needs root"
+	# Outside bats' private temporary directory, which nobody cannot enter.
+	rl=$(mktemp -d "${TMPDIR:-/tmp}/ckt-aci-rootless.XXXXXX")
+	mkdir -p "$rl/bin" "$rl/h/run"
+	cp "$CKT_TOP"/bin/ckt-exec "$CKT_TOP"/bin/ckt-exec-prepare "$CKT_TOP"/bin/ckt-fetch "$rl/bin/"
+	cp "$ACI/noworkdir.aci" "$rl/"
+	chmod -R a+rX "$rl"
+	chown -R nobody "$rl/h"
+	chmod 700 "$rl/h/run"
+	nb() {
+		setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+			env -i PATH="$rl/bin:/usr/bin:/bin" HOME="$rl/h" CKT_STORE="$rl/h/store" \
+			XDG_RUNTIME_DIR="$rl/h/run" CKT_POLICY= \
+			ckt-exec -q --insecure-options=image "$@"
+	}
+	# The snapshot's files belong to nobody; /owned records 4321:4322.
+	run -0 nb -w / "aci:$rl/noworkdir.aci" -- id
+	out=$output
+	run -125 --separate-stderr nb "aci:$rl/noworkdir.aci" -- id
+	err=$stderr
+	rm -rf "$rl"
+	[ "$out" = "uid=4321 gid=1000 groups=" ]
+	[[ "$err" == *"workingDirectory '/no/such/dir' is not a directory"* ]]
+}
