@@ -1,6 +1,5 @@
 #include "keys/trust.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "base/cleanup.h"
 #include "base/file.h"
 #include "base/path.h"
-#include "base/strbuf.h"
 #include "base/xalloc.h"
 
 #ifndef CKT_PREFIX
@@ -404,50 +402,3 @@ int keys_trust_remove(const struct keys_config *c, const char *prefix, const cha
 	return 0;
 }
 
-/* ---- key sources -------------------------------------------------------- */
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *data)
-{
-	struct ckt_buf *b = data;
-	if (b->len + size * nmemb > KEY_MAX)
-		return 0;
-	ckt_buf_add(b, p, size * nmemb);
-	return size * nmemb;
-}
-
-int keys_read_source(const char *src, bool allow_http, char **out, size_t *len,
-		     struct ckt_err *err)
-{
-	bool https = !strncmp(src, "https://", 8), http = !strncmp(src, "http://", 7);
-	if (!https && !http)
-		return ckt_read_file(src, KEY_MAX, out, len, err);
-	if (http && !allow_http)
-		return ckt_err_failw(err, CKT_EUSAGE, "use https, or allow http explicitly",
-				     "fetch key '%s'", src);
-	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
-	char ebuf[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	CURL *h = curl_easy_init();
-	if (!h)
-		return ckt_err_fail(err, CKT_ENOMEM, "fetch key '%s'", src);
-	curl_easy_setopt(h, CURLOPT_URL, src);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, allow_http ? "http,https" : "https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, allow_http ? "http,https" : "https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	CURLcode cr = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	if (cr != CURLE_OK)
-		return ckt_err_failw(err, CKT_ENET, *ebuf ? ebuf : curl_easy_strerror(cr),
-				     "fetch key '%s'", src);
-	if (status != 200)
-		return ckt_err_fail(err, status == 404 ? CKT_ENOTFOUND : CKT_ENET,
-				    "fetch key '%s' (HTTP %ld)", src, status);
-	*out = ckt_buf_detach(&b, len);
-	return 0;
-}

@@ -79,7 +79,3 @@ int keys_trust_remove(const struct keys_config *c, const char *prefix, const cha
 int keys_trust_load(const struct keys_config *c, const char *name, struct keys_pgp *k,
 		    char ***fprs, struct ckt_err *err);
 
-/* Fetch a key from an https: URL (http: only with allow_http) or read it
- * from a file; *out newly allocated. */
-int keys_read_source(const char *src, bool allow_http, char **out, size_t *len,
-		     struct ckt_err *err);

@@ -1,6 +1,5 @@
 #include "libimg/lookaside.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +12,8 @@
 #include "base/cleanup.h"
 #include "base/file.h"
 #include "base/path.h"
-#include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "libimg/http_get.h"
 #include "libimg/ref.h"
 #include "store/digest.h"
 
@@ -281,49 +280,19 @@ static const char *file_path(const char *url)
 	return NULL;
 }
 
-struct body {
-	struct ckt_buf b;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *data)
-{
-	struct ckt_buf *b = data;
-	if (b->len + size * nmemb > IMG_SIG_MAX)
-		return 0;
-	ckt_buf_add(b, p, size * nmemb);
-	return size * nmemb;
-}
-
-/* GET url: 1 with the body, 0 when 404, < 0 on failure. */
+/* GET url: 1 with the body, 0 when there is no such signature, < 0 on failure. */
 static int http_get(const char *url, char **out, size_t *len, struct ckt_err *err)
 {
-	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
-	char ebuf[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	CURL *h = curl_easy_init();
-	if (!h)
-		return ckt_err_fail(err, CKT_ENOMEM, "GET '%s'", url);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	CURLcode cr = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	if (cr != CURLE_OK)
-		return ckt_err_failw(err, CKT_ENET, *ebuf ? ebuf : curl_easy_strerror(cr),
-				     "GET '%s'", url);
-	if (status == 404)
+	/* Lookaside locations come from registries.d, which may name plain http. */
+	struct img_http_opts o = { .allow_http = true };
+	struct ckt_err nf = CKT_ERR_INIT;
+
+	if (img_http_get(url, &o, -1, IMG_SIG_MAX, out, len, NULL, &nf) == 0)
+		return 1;
+	if (nf.code == CKT_ENOTFOUND)
 		return 0;
-	if (status != 200)
-		return ckt_err_fail(err, CKT_ENET, "GET '%s' (HTTP %ld)", url, status);
-	*out = ckt_buf_detach(&b, len);
-	return 1;
+	*err = nf;
+	return -err->code;
 }
 
 int img_lookaside_read(const char *base, const char *ref, const char *digest,

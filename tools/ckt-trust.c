@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "keys/trust.h"
@@ -136,8 +137,14 @@ static int add_one(struct cli *c, const struct keys_config *kc, const struct opt
 {
 	_cleanup_free_ char *data = NULL;
 	size_t len;
-	if (keys_read_source(src, o->http, &data, &len, err) < 0)
-		return -err->code;
+	struct img_http_opts ho = { .allow_http = o->http };
+	int r;
+	if (!strncmp(src, "https://", 8) || !strncmp(src, "http://", 7))
+		r = img_http_get(src, &ho, -1, 1u << 20, &data, &len, NULL, err);
+	else
+		r = ckt_read_file(src, 1u << 20, &data, &len, err);
+	if (r < 0)
+		return ckt_err_wrap(err, "read key '%s'", src);
 	return add_data(c, kc, o, src, data, len, err);
 }
 
