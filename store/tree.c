@@ -75,6 +75,23 @@ int store_tree_lock(struct store *s, const char *name, struct ckt_err *err)
 	return TAKE_FD(fd);
 }
 
+int store_tree_hold(const char *dir, struct ckt_err *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s" LOCK_SUFFIX, dir);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 && (errno == EACCES || errno == EROFS))
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open lock '%s'", path);
+	while (flock(fd, LOCK_SH) < 0)
+		if (errno != EINTR)
+			return ckt_err_sys(err, CKT_EIO, "lock '%s'", path);
+	/* A gc that won the race removed the tree before we held it. */
+	if (access(dir, F_OK) < 0)
+		return ckt_err_sys(err, CKT_ENOTFOUND, "tree '%s'", dir);
+	return TAKE_FD(fd);
+}
+
 char *store_tree_tmpdir(struct store *s, const char *name, struct ckt_err *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/tmp/tree-%s-XXXXXX", store_root(s), name);
@@ -238,6 +255,13 @@ int store_tree_gc(struct store *s, char *const *live, size_t *removed, struct ck
 		for (size_t j = 0; live && live[j] && !keep; j++)
 			keep = !strcmp(live[j], names[i]);
 		if (keep)
+			continue;
+		/* A running container holds its tree's lock shared
+		 * (store_tree_hold); such a tree stays, named or not. */
+		_cleanup_free_ char *lpath =
+			xasprintf("%s/trees/%s" LOCK_SUFFIX, store_root(s), names[i]);
+		_cleanup_close_ int lfd = open(lpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
 			continue;
 		if (store_tree_remove(s, names[i], err) < 0)
 			return ckt_err_wrap(err, "gc");

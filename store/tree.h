@@ -31,6 +31,12 @@ bool store_tree_exists(struct store *s, const char *name);
  * flock; closing it releases the lock. */
 int store_tree_lock(struct store *s, const char *name, struct ckt_err *err);
 
+/* Mark the published tree at directory dir as in use for as long as the
+ * returned fd stays open (a shared flock on its lock file): store_tree_gc()
+ * keeps a tree in use even when no ref names it, so a running container's
+ * lower directory never disappears.  Needs no open store, so a launcher can
+ * call it cheaply.  A tree that is gone: CKT_ENOTFOUND. */
+int store_tree_hold(const char *dir, struct ckt_err *err);
 /* A new empty directory under $STORE/tmp/ to build name in (newly
  * allocated path).  Removed by the next gc if never published. */
 char *store_tree_tmpdir(struct store *s, const char *name, struct ckt_err *err);
@@ -56,7 +62,8 @@ int store_tree_remove(struct store *s, const char *name, struct ckt_err *err);
 
 /* Remove every tree whose name is not in live (NULL-terminated).  The
  * caller holds the store exclusively (STORE_EXCLUSIVE), so no unpack is
- * building or reading a tree meanwhile.  *removed (may be NULL) receives
+ * building or reading a tree meanwhile; trees held with store_tree_hold()
+ * (running containers) are kept.  *removed (may be NULL) receives
  * the count. */
 int store_tree_gc(struct store *s, char *const *live, size_t *removed, struct ckt_err *err);
 

@@ -17,6 +17,7 @@
 #include "libimg/exec_aci.h"
 #include "libimg/launch/launch.h"
 #include "libimg/launch/prepared.h"
+#include "store/tree.h"
 #include "libimg/policy.h"
 #include "tools/cli.h"
 
@@ -459,6 +460,14 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 		store = cli_store_path(c);
 		if (img_exec_root_prepare(store, s->name ? s->name : id, disk, o->keep, &root,
 					  &err) < 0) {
+			img_exec_process_release(&proc);
+			goto fail;
+		}
+		/* Hold the snapshot while the container runs, so a gc meanwhile
+		 * keeps it even if its image loses its name. */
+		_cleanup_close_ int hold = store_tree_hold(p.snapshot, &err);
+		if (hold < 0) {
+			img_exec_root_release(&root);
 			img_exec_process_release(&proc);
 			goto fail;
 		}

@@ -339,3 +339,25 @@ own_ckt_cgroups() {
 	run -0 bash -c "echo from the caller | ckt-exec -q --insecure-options=image --entrypoint /bin/cat $IMG"
 	[ -z "$output" ]
 }
+
+@test "gc keeps the snapshot of a running container whose image lost its name, then removes it" {
+	export CKT_STORE="$BATS_TEST_TMPDIR/gcstore"
+	run -0 ckt-fetch -q --name example.com/gc/victim:1 "oci:$FX/oci:exec"
+	x --name gcvictim example.com/gc/victim:1 -- sigwait >"$BATS_TEST_TMPDIR/out" &
+	pid=$!
+	for _ in $(seq 50); do grep -q ready "$BATS_TEST_TMPDIR/out" && break; sleep 0.1; done
+	grep -q ready "$BATS_TEST_TMPDIR/out"
+	trees=$(find "$CKT_STORE/trees" -mindepth 1 -maxdepth 1 -type d | wc -l)
+	[ "$trees" -ge 1 ]
+	run -0 ckt-image rm example.com/gc/victim:1
+	run -0 ckt-image gc
+	# The tree the container runs on is still there...
+	[ "$(find "$CKT_STORE/trees" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq "$trees" ]
+	run -0 ckt stop gcvictim
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 143 ]
+	# ...and goes at the first gc after it stopped.
+	run -0 ckt-image gc
+	[ "$(find "$CKT_STORE/trees" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 0 ]
+}
