@@ -97,7 +97,8 @@ DEPS_BUILD := libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev libg
 	libzstd-dev libsodium-dev libyaml-dev pkg-config gcc make
 DEPS_TEST := libcmocka-dev bats docker-registry skopeo umoci appc-spec crun gnupg uidmap \
 	busybox-static jq python3 perl file \
-	python3-cryptography python3-jwt apache2-utils openssl python3-nacl
+	python3-cryptography python3-jwt apache2-utils openssl python3-nacl \
+	curl xz-utils bzip2 zstd procps
 DEPS_DOCS := scdoc
 DEPS_BENCH := hyperfine debootstrap time bubblewrap
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_DOCS) $(DEPS_BENCH)
