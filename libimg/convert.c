@@ -699,33 +699,25 @@ static json_t *set_json(const struct img_pmap *set)
 	return a;
 }
 
-/* Pass 2: layer d's entries (whiteouts left out) as rootfs/... of w,
- * checking the uncompressed layer against diff_id. */
-static int layer_copy(struct store *s, const struct store_desc *d, const char *diff_id,
-		      struct img_aci_writer *w, struct ckt_err *err)
+/* Decompress layer d from fd (any compression libarchive reads), hand
+ * every block of the tar to sink, and check the tar against diff_id: a
+ * mismatch is CKT_EVERIFY.  Shared by ACI conversion and recompression. */
+typedef int (*layer_sink_fn)(void *data, const void *buf, size_t len, struct ckt_err *err);
+
+static int layer_pump(int fd, const struct store_desc *d, const char *diff_id,
+		      layer_sink_fn sink, void *data, struct ckt_err *err)
 {
-	_cleanup_close_ int fd = store_blob_open(s, d->digest, err);
 	_cleanup_hasher_ struct store_hasher *h = store_hasher_new(STORE_DIGEST_SHA256);
-	static char buf[1 << 17];
-	if (fd < 0)
-		return -err->code;
-	/* The diff_id check needs the uncompressed bytes: decompress raw here. */
 	struct archive *raw = archive_read_new();
+	struct archive_entry *e;
+	char got[STORE_DIGEST_MAX];
+	int ret = -1;
+
 	archive_read_support_format_raw(raw);
 	archive_read_support_filter_all(raw);
-	struct archive_entry *e;
-	int ret = -1;
-	struct archive *a = NULL;
-	_cleanup_close_ int tmp = -1;
 	if (archive_read_open_fd(raw, fd, 1 << 17) != ARCHIVE_OK ||
 	    archive_read_next_header(raw, &e) != ARCHIVE_OK) {
 		img_archive_err(raw, err, "layer %s", d->digest);
-		goto out;
-	}
-	/* Spool the tar so it can be hashed before a byte of it is trusted. */
-	tmp = open(store_root(s), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (tmp < 0) {
-		ckt_err_sys(err, CKT_EIO, "temporary file in the store");
 		goto out;
 	}
 	for (;;) {
@@ -740,16 +732,46 @@ static int layer_copy(struct store *s, const struct store_desc *d, const char *d
 			goto out;
 		}
 		store_hasher_update(h, b, len);
-		if (ckt_write_all(tmp, b, len, err) < 0)
+		if (sink(data, b, len, err) < 0)
 			goto out;
 	}
-	char got[STORE_DIGEST_MAX];
 	store_hasher_final(h, got);
 	if (strcmp(got, diff_id)) {
 		ckt_err_failw(err, CKT_EVERIFY, got, "layer %s does not match its diff_id %s",
 			      d->digest, diff_id);
 		goto out;
 	}
+	ret = 0;
+out:
+	archive_read_free(raw);
+	return ret < 0 ? -err->code : 0;
+}
+
+static int sink_fd(void *data, const void *buf, size_t len, struct ckt_err *err)
+{
+	return ckt_write_all(*(int *)data, buf, len, err);
+}
+
+/* Pass 2: layer d's entries (whiteouts left out) as rootfs/... of w,
+ * checking the uncompressed layer against diff_id. */
+static int layer_copy(struct store *s, const struct store_desc *d, const char *diff_id,
+		      struct img_aci_writer *w, struct ckt_err *err)
+{
+	_cleanup_close_ int fd = store_blob_open(s, d->digest, err);
+	static char buf[1 << 17];
+	if (fd < 0)
+		return -err->code;
+	struct archive_entry *e;
+	int ret = -1;
+	struct archive *a = NULL;
+	/* Spool the tar so it can be hashed before a byte of it is trusted. */
+	_cleanup_close_ int tmp = open(store_root(s), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0) {
+		ckt_err_sys(err, CKT_EIO, "temporary file in the store");
+		goto out;
+	}
+	if (layer_pump(fd, d, diff_id, sink_fd, &tmp, err) < 0)
+		goto out;
 	if (lseek(tmp, 0, SEEK_SET) < 0) {
 		ckt_err_sys(err, CKT_EIO, "seek");
 		goto out;
@@ -802,7 +824,6 @@ static int layer_copy(struct store *s, const struct store_desc *d, const char *d
 out:
 	if (a)
 		archive_read_free(a);
-	archive_read_free(raw);
 	return ret < 0 ? -err->code : 0;
 }
 
@@ -968,8 +989,9 @@ static int recomp_zstd(struct recomp *rc, const void *buf, size_t len, bool end,
 	}
 }
 
-static int recomp_write(struct recomp *rc, const void *buf, size_t len, struct ckt_err *err)
+static int recomp_write(void *data, const void *buf, size_t len, struct ckt_err *err)
 {
+	struct recomp *rc = data;
 	if (rc->raw) {
 		if (archive_write_data(rc->raw, buf, len) != (la_ssize_t)len)
 			return img_archive_err(rc->raw, err, "compress");
@@ -988,9 +1010,7 @@ static int recompress_layer(struct store *s, const struct store_desc *d, const c
 {
 	_cleanup_close_ int in = store_blob_open(s, d->digest, err);
 	_cleanup_store_writer_ struct store_writer *w = NULL;
-	_cleanup_hasher_ struct store_hasher *h = store_hasher_new(STORE_DIGEST_SHA256);
 	struct recomp rc = { .err = err };
-	struct archive *a = NULL;
 	struct archive_entry *e;
 	int r = -1;
 
@@ -1023,36 +1043,8 @@ static int recompress_layer(struct store *s, const struct store_desc *d, const c
 		rc.zcap = ZSTD_CStreamOutSize();
 		rc.zbuf = xmalloc(rc.zcap);
 	}
-	a = archive_read_new();
-	archive_read_support_format_raw(a);
-	archive_read_support_filter_all(a);
-	if (archive_read_open_fd(a, in, 1 << 17) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
-		img_archive_err(a, err, "layer %s", d->digest);
+	if (layer_pump(in, d, diff_id, recomp_write, &rc, err) < 0)
 		goto out;
-	}
-	for (;;) {
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		int x = archive_read_data_block(a, &buf, &len, &off);
-		if (x == ARCHIVE_EOF)
-			break;
-		if (x != ARCHIVE_OK) {
-			img_archive_err(a, err, "decompress layer %s", d->digest);
-			goto out;
-		}
-		store_hasher_update(h, buf, len);
-		if (recomp_write(&rc, buf, len, err) < 0)
-			goto out;
-	}
-	char got[STORE_DIGEST_MAX];
-	store_hasher_final(h, got);
-	if (strcmp(got, diff_id)) {
-		ckt_err_failw(err, CKT_EVERIFY, got, "layer %s does not match its diff_id %s",
-			      d->digest, diff_id);
-		goto out;
-	}
 	if (rc.raw && archive_write_close(rc.raw) != ARCHIVE_OK) {
 		img_archive_err(rc.raw, err, "finish gzip");
 		goto out;
@@ -1068,8 +1060,6 @@ static int recompress_layer(struct store *s, const struct store_desc *d, const c
 				  docker ? IMG_MT_DOCKER_LAYER : IMG_MT_OCI_LAYER);
 	r = 0;
 out:
-	if (a)
-		archive_read_free(a);
 	if (rc.raw)
 		archive_write_free(rc.raw);
 	ZSTD_freeCCtx(rc.z);

@@ -388,24 +388,26 @@ out:
 
 /* ---- config from the appc manifest -------------------------------------------- */
 
-static const char *label(json_t *m, const char *name)
+/* The value named name in the appc name/value list m[list] (labels,
+ * annotations), or NULL. */
+static const char *named_value(json_t *m, const char *list, const char *name)
 {
 	size_t i;
 	json_t *l;
-	json_array_foreach(json_object_get(m, "labels"), i, l)
+	json_array_foreach(json_object_get(m, list), i, l)
 		if (!strcmp(json_string_value(json_object_get(l, "name")) ?: "", name))
 			return json_string_value(json_object_get(l, "value"));
 	return NULL;
 }
 
+static const char *label(json_t *m, const char *name)
+{
+	return named_value(m, "labels", name);
+}
+
 static const char *annotation(json_t *m, const char *name)
 {
-	size_t i;
-	json_t *l;
-	json_array_foreach(json_object_get(m, "annotations"), i, l)
-		if (!strcmp(json_string_value(json_object_get(l, "name")) ?: "", name))
-			return json_string_value(json_object_get(l, "value"));
-	return NULL;
+	return named_value(m, "annotations", name);
 }
 
 /* A JSON array of strings from an annotation, or NULL. */
