@@ -146,13 +146,6 @@ char *cli_store_path(struct cli *c)
 	return xasprintf("%s/.local/share/ckt", home && *home ? home : ".");
 }
 
-struct store *cli_store_open(struct cli *c, unsigned flags, struct ckt_err *err)
-{
-	_cleanup_free_ char *path = cli_store_path(c);
-	/* store_open names the store in its error already. */
-	return store_open(path, flags, err);
-}
-
 static void push(char ***v, size_t *n, size_t *alloc, char *s)
 {
 	ALLOC_GROW(*v, *n + 2, *alloc);

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "base/err.h"
 #include "store/store.h"
@@ -60,8 +61,17 @@ void cli_warn(struct cli *c, const char *fmt, ...) __attribute__((format(printf,
 /* The store directory: --store, $CKT_STORE, /var/lib/ckt for root, else
  * ${XDG_DATA_HOME:-~/.local/share}/ckt (newly allocated). */
 char *cli_store_path(struct cli *c);
-/* Open the store at cli_store_path() with flags. */
-struct store *cli_store_open(struct cli *c, unsigned flags, struct ckt_err *err);
+/* Open the store at cli_store_path() with flags.  Inline, so that a tool
+ * that never opens the store (ckt-exec) does not link store.o and, through
+ * it, libcrypto: loading libcrypto costs a millisecond per start. */
+static inline struct store *cli_store_open(struct cli *c, unsigned flags, struct ckt_err *err)
+{
+	char *path = cli_store_path(c);
+	/* store_open names the store in its error already. */
+	struct store *s = store_open(path, flags, err);
+	free(path);
+	return s;
+}
 
 /* Expand positional arguments: each "-" is replaced by the lines of stdin
  * (blank lines and surrounding space dropped).  Returns a NULL-terminated
