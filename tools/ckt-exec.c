@@ -17,7 +17,6 @@
 #include "libimg/exec_aci.h"
 #include "libimg/launch/launch.h"
 #include "libimg/launch/prepared.h"
-#include "store/tree.h"
 #include "libimg/policy.h"
 #include "tools/cli.h"
 
@@ -465,7 +464,7 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 		}
 		/* Hold the snapshot while the container runs, so a gc meanwhile
 		 * keeps it even if its image loses its name. */
-		_cleanup_close_ int hold = store_tree_hold(p.snapshot, &err);
+		_cleanup_close_ int hold = launch_prepared_hold(&p, &err);
 		if (hold < 0) {
 			img_exec_root_release(&root);
 			img_exec_process_release(&proc);

@@ -1,12 +1,15 @@
 #include "libimg/launch/prepared.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/file.h"
@@ -170,4 +173,21 @@ void launch_prepared_release(struct launch_prepared *p)
 	ckt_strv_free(p->env);
 	free(p->appc);
 	memset(p, 0, sizeof(*p));
+}
+
+int launch_prepared_hold(const struct launch_prepared *p, struct ckt_err *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s.lock", p->snapshot);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 && (errno == EACCES || errno == EROFS))
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open lock '%s'", path);
+	while (flock(fd, LOCK_SH) < 0)
+		if (errno != EINTR)
+			return ckt_err_sys(err, CKT_EIO, "lock '%s'", path);
+	/* A gc that won the race removed the tree before we held it. */
+	if (access(p->snapshot, F_OK) < 0)
+		return ckt_err_sys(err, CKT_ENOTFOUND, "tree '%s'", p->snapshot);
+	return TAKE_FD(fd);
 }

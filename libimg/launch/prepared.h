@@ -47,3 +47,10 @@ int launch_prepared_write(const char *path, const struct launch_prepared *p,
 int launch_prepared_read(const char *path, const char *key, const char *store_root,
 			 struct launch_prepared *p, struct ckt_err *err);
 void launch_prepared_release(struct launch_prepared *p);
+
+/* Hold the snapshot p->snapshot while a container runs on it: a shared
+ * lock on "<snapshot>.lock", the protocol of store_tree_hold() (store/tree.h),
+ * which gc respects.  Kept here rather than called there so that ckt-exec
+ * links no store.o (and, through it, no libcrypto).  Returns the fd holding
+ * the lock; CKT_ENOTFOUND when a gc removed the tree first. */
+int launch_prepared_hold(const struct launch_prepared *p, struct ckt_err *err);
