@@ -5,7 +5,32 @@
 # a directory; as root, like ckt).  "again" rows time
 # an unpack whose tree snapshot is already in the store against the cold
 # unpack that had to build it.
+#
+# Runs must not wait for each other.  Deleting a tree of thousands of files
+# just before a timed run slows that run down several times on an ext4
+# without a journal (the bench machine's /var/tmp): for 60 s after a
+# deletion (360 s while the inode table is not yet written back), every
+# inode allocation skips each recently freed inode one by one (ext4's
+# recently_deleted()), so a `tar -xzf` of debian took 5.5 s instead of
+# 1.1 s.  A `sync` in the prepare step does not help (it only shortens the
+# window to 60 s).  So the prepare step of every row (for ckt and the peer
+# alike) renames the previous outputs and trees into $WORKDIR/trash, which
+# is emptied once, after all rows, followed by a sync and a wait of 61 s so
+# the next group starts clean.
 # shellcheck shell=bash
+
+# away PATH...: a command moving each existing PATH into $WORKDIR/trash
+# (a rename, no deletion).
+away() {
+	local p t s
+	t=$(printf %q "$WORKDIR/trash")
+	s="mkdir -p $t"
+	for p; do
+		p=$(printf %q "$p")
+		s+=" && { [ ! -e $p ] || mv $p $t/\$(date +%s%N); }"
+	done
+	printf '%s\n' "$s"
+}
 
 group_unpack() {
 	local img store="$WORKDIR/store" cstore="$WORKDIR/cold-store"
@@ -26,8 +51,8 @@ group_unpack() {
 		for l in $layers; do
 			tarcmd+=" && tar -xzf $(printf %q "$l") -C $(printf %q "$peer_out") --recursive-unlink"
 		done
-		cold=$(cmd rm -rf "$out" "$peer_out" "$store/trees")
-		warm=$(cmd rm -rf "$out" "$peer_out" "$cstore/trees")
+		cold=$(away "$out" "$peer_out" "$store/trees")
+		warm=$(away "$out" "$peer_out" "$cstore/trees")
 		target=0.5
 		row "unpack $img vs umoci --rootless" "$target" \
 			"$(ckt unpack -q --rootless --store "$store" "bench/$img" "$out")" \
@@ -39,9 +64,14 @@ group_unpack() {
 			"$(cmd sh -c "$tarcmd")" "$cold"
 		# ckt: the snapshot is in $store (built by the runs above); peer:
 		# the same unpack from $cstore, whose trees go before every run
+		sh -c "$warm"
 		"$CKT_BIN/ckt-unpack" -q --store "$store" "bench/$img" "$out" >/dev/null
 		row "unpack $img again (snapshot) vs cold" 0.5 \
 			"$(ckt unpack -q --store "$store" "bench/$img" "$out")" \
 			"$(ckt unpack -q --store "$cstore" "bench/$img" "$peer_out")" "$warm"
 	done
+	log "unpack: emptying the trash, then 61 s for ext4's recently deleted inodes to age"
+	rm -rf "$WORKDIR/trash"
+	sync
+	sleep 61
 }
