@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "base/xalloc.h"
 #include "libimg/bundle.h"
 #include "libimg/layer.h"
+#include "libimg/safepath.h"
 #include "store/digest.h"
 #include "store/tree.h"
 
@@ -259,20 +261,65 @@ static int tree_listing(int rootfd, struct img_apply *a, struct ckt_buf *out, st
 
 /* ---- copying a tree ------------------------------------------------------- */
 
+/* A tree is copied by COPY_THREADS threads taking directories from a shared
+ * stack: a thread creates the entries of one directory (its subdirectories
+ * are made there and pushed for whichever thread is free).  What has to wait
+ * for all entries -- the further names of hard-linked files and the
+ * directories' modes and times -- is done afterwards by the calling thread.
+ * The copy is ours alone until it is published, so names in it are
+ * trusted; the source is a published snapshot, opened with safepath. */
+#define COPY_THREADS 2
+
 struct ino_map {
 	dev_t dev;
 	ino_t ino;
 	char *rel;
 };
 
+struct link_todo {
+	char *rel;	/* a further name of a hard-linked file */
+	char *target;	/* the name its first copy has */
+};
+
+struct dir_todo {
+	char *rel;
+	mode_t mode;
+	struct timespec atime, mtime;
+};
+
 struct copy_ctx {
 	bool root;		/* preserve ownership and every xattr */
 	struct img_apply *apply;	/* building: note directories instead of setting them */
+	int src_root, dst_root;
+	mode_t cmask;		/* the process's umask (0777: unknown) */
+	pthread_mutex_t mu;	/* guards everything below */
+	pthread_cond_t cv;
+	char **queue;		/* directories whose entries are still to copy */
+	size_t n_queue, alloc_queue;
+	size_t busy;		/* threads copying a directory's entries */
+	bool failed;
+	struct ckt_err err;	/* the first failure */
 	struct ino_map *links;	/* hard-linked files copied so far */
 	size_t n_links, alloc_links;
-	int dst_root;
+	struct link_todo *todo;
+	size_t n_todo, alloc_todo;
+	struct dir_todo *dirs;	/* every directory, each before its entries */
+	size_t n_dirs, alloc_dirs;
 	bool warned_xattr;
 };
+
+/* The umask, from /proc (reading it with umask(2) would change it for a
+ * moment under other threads); 0777 when unknown. */
+static mode_t process_umask(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned m;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			return (mode_t)(m & 0777);
+	return 0777;
+}
 
 static int copy_xattrs(struct copy_ctx *c, int sfd, int dfd, const char *rel, struct ckt_err *err)
 {
@@ -286,13 +333,16 @@ static int copy_xattrs(struct copy_ctx *c, int sfd, int dfd, const char *rel, st
 		if (vn < 0)
 			return ckt_err_sys(err, CKT_EIO, "read xattr '%s' of '%s'", p, rel);
 		if (fsetxattr(dfd, p, val, (size_t)vn, 0) < 0) {
-			if ((errno == EPERM || errno == ENOTSUP) && !c->warned_xattr) {
-				c->warned_xattr = true;
-				ckt_warn("cannot copy xattr '%s' of '%s' (%s); such xattrs are skipped",
-					 p, rel, strerror(errno));
-			} else if (errno != EPERM && errno != ENOTSUP) {
+			int e = errno;
+			if (e != EPERM && e != ENOTSUP)
 				return ckt_err_sys(err, CKT_EIO, "set xattr '%s' on '%s'", p, rel);
-			}
+			pthread_mutex_lock(&c->mu);
+			bool warn = !c->warned_xattr;
+			c->warned_xattr = true;
+			pthread_mutex_unlock(&c->mu);
+			if (warn)
+				ckt_warn("cannot copy xattr '%s' of '%s' (%s); such xattrs are skipped",
+					 p, rel, strerror(e));
 		}
 	}
 	return 0;
@@ -341,43 +391,66 @@ static int copy_data(int sfd, int dfd, off_t size, const char *rel, struct ckt_e
 	return 0;
 }
 
-static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name, const char *rel,
-		      struct ckt_err *err);
-
-static int copy_dir_contents(struct copy_ctx *c, int sfd, int dfd, const char *rel,
-			     struct ckt_err *err)
+static int copy_file(struct copy_ctx *c, int sdir, int ddir, const char *name, const char *rel,
+		     const struct stat *st, struct ckt_err *err)
 {
-	size_t n;
-	_cleanup_strv_ char **names = read_names(sfd, &n, err);
-	if (!names)
-		return ckt_err_wrap(err, "list '%s'", *rel ? rel : ".");
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *crel = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
-		if (copy_entry(c, sfd, dfd, names[i], crel, err) < 0)
-			return -1;
+	if (st->st_nlink > 1) {
+		/* a further name of a file copied already becomes a link
+		 * once every thread is done */
+		bool first = true;
+		pthread_mutex_lock(&c->mu);
+		for (size_t i = 0; i < c->n_links && first; i++)
+			if (c->links[i].ino == st->st_ino && c->links[i].dev == st->st_dev) {
+				ALLOC_GROW(c->todo, c->n_todo + 1, c->alloc_todo);
+				c->todo[c->n_todo++] =
+					(struct link_todo){ xstrdup(rel), xstrdup(c->links[i].rel) };
+				first = false;
+			}
+		if (first) {
+			ALLOC_GROW(c->links, c->n_links + 1, c->alloc_links);
+			c->links[c->n_links++] =
+				(struct ino_map){ st->st_dev, st->st_ino, xstrdup(rel) };
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!first)
+			return 0;
 	}
-	return 0;
-}
-
-/* Owner, mode, xattrs, times of a directory (after its contents). */
-static int dir_meta(struct copy_ctx *c, int sfd, int dfd, const struct stat *st, const char *rel,
-		    struct ckt_err *err)
-{
+	mode_t mode = st->st_mode & 07777;
+	_cleanup_close_ int sfd = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0 && errno == EACCES && st->st_uid == geteuid()) {
+		/* our own unreadable file (rootless): open it up briefly */
+		if (fchmodat(sdir, name, mode | 0400, 0) == 0) {
+			sfd = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			int e = errno;
+			if (fchmodat(sdir, name, mode, 0) < 0)
+				ckt_warn("cannot restore the mode of '%s'", rel);
+			errno = e;
+		}
+	}
+	if (sfd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open '%s'", rel);
+	/* Created with its permissions, which stand unless the umask takes
+	 * some away or there are setuid/setgid/sticky bits (fchown clears
+	 * the first two): then an fchmod follows. */
+	_cleanup_close_ int dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					 mode & 0777);
+	if (dfd < 0)
+		return ckt_err_sys(err, CKT_EIO, "create '%s'", rel);
+	if (copy_data(sfd, dfd, st->st_size, rel, err) < 0)
+		return -1;
 	if (c->root && fchown(dfd, st->st_uid, st->st_gid) < 0)
 		return ckt_err_sys(err, CKT_EIO, "chown '%s'", rel);
+	if (((mode & c->cmask) || (mode & 07000)) && fchmod(dfd, mode) < 0)
+		return ckt_err_sys(err, CKT_EIO, "chmod '%s'", rel);
 	if (copy_xattrs(c, sfd, dfd, rel, err) < 0)
 		return -1;
-	if (c->apply) {
-		if (fchmod(dfd, (st->st_mode & 07777) | (c->root ? 0 : 0700)) < 0)
-			return ckt_err_sys(err, CKT_EIO, "chmod '%s'", rel);
-		return img_apply_note_dir(c->apply, rel, st->st_mode & 07777, &st->st_mtim, err);
-	}
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
-	if (fchmod(dfd, st->st_mode & 07777) < 0 || futimens(dfd, ts) < 0)
-		return ckt_err_sys(err, CKT_EIO, "set mode and times of '%s'", rel);
+	if (futimens(dfd, ts) < 0)
+		return ckt_err_sys(err, CKT_EIO, "set times of '%s'", rel);
 	return 0;
 }
 
+/* Create name of sdir in ddir; a directory is created empty and queued. */
 static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name, const char *rel,
 		      struct ckt_err *err)
 {
@@ -386,58 +459,20 @@ static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name, 
 		return ckt_err_sys(err, CKT_EIO, "stat '%s'", rel);
 	struct timespec ts[2] = { st.st_atim, st.st_mtim };
 
-	if (S_ISREG(st.st_mode)) {
-		if (st.st_nlink > 1) {
-			for (size_t i = 0; i < c->n_links; i++)
-				if (c->links[i].ino == st.st_ino && c->links[i].dev == st.st_dev) {
-					if (linkat(c->dst_root, c->links[i].rel, ddir, name, 0) < 0)
-						return ckt_err_sys(err, CKT_EIO, "link '%s'", rel);
-					return 0;
-				}
-			ALLOC_GROW(c->links, c->n_links + 1, c->alloc_links);
-			c->links[c->n_links++] = (struct ino_map){ st.st_dev, st.st_ino, xstrdup(rel) };
-		}
-		_cleanup_close_ int sfd = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 && errno == EACCES && st.st_uid == geteuid()) {
-			/* our own unreadable file (rootless): open it up briefly */
-			if (fchmodat(sdir, name, (st.st_mode & 07777) | 0400, 0) == 0) {
-				sfd = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-				int e = errno;
-				if (fchmodat(sdir, name, st.st_mode & 07777, 0) < 0)
-					ckt_warn("cannot restore the mode of '%s'", rel);
-				errno = e;
-			}
-		}
-		if (sfd < 0)
-			return ckt_err_sys(err, CKT_EIO, "open '%s'", rel);
-		_cleanup_close_ int dfd =
-			openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (dfd < 0)
-			return ckt_err_sys(err, CKT_EIO, "create '%s'", rel);
-		if (copy_data(sfd, dfd, st.st_size, rel, err) < 0)
-			return -1;
-		if (c->root && fchown(dfd, st.st_uid, st.st_gid) < 0)
-			return ckt_err_sys(err, CKT_EIO, "chown '%s'", rel);
-		if (fchmod(dfd, st.st_mode & 07777) < 0)
-			return ckt_err_sys(err, CKT_EIO, "chmod '%s'", rel);
-		if (copy_xattrs(c, sfd, dfd, rel, err) < 0)
-			return -1;
-		if (futimens(dfd, ts) < 0)
-			return ckt_err_sys(err, CKT_EIO, "set times of '%s'", rel);
-		return 0;
-	}
+	if (S_ISREG(st.st_mode))
+		return copy_file(c, sdir, ddir, name, rel, &st, err);
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdirat(ddir, name, 0700) < 0)
 			return ckt_err_sys(err, CKT_EIO, "mkdir '%s'", rel);
-		_cleanup_close_ int sfd =
-			openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		_cleanup_close_ int dfd =
-			openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || dfd < 0)
-			return ckt_err_sys(err, CKT_EIO, "open '%s'", rel);
-		if (copy_dir_contents(c, sfd, dfd, rel, err) < 0)
-			return -1;
-		return dir_meta(c, sfd, dfd, &st, rel, err);
+		pthread_mutex_lock(&c->mu);
+		ALLOC_GROW(c->dirs, c->n_dirs + 1, c->alloc_dirs);
+		c->dirs[c->n_dirs++] =
+			(struct dir_todo){ xstrdup(rel), st.st_mode & 07777, st.st_atim, st.st_mtim };
+		ALLOC_GROW(c->queue, c->n_queue + 1, c->alloc_queue);
+		c->queue[c->n_queue++] = xstrdup(rel);
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		return 0;
 	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[4096];
@@ -462,22 +497,134 @@ static int copy_entry(struct copy_ctx *c, int sdir, int ddir, const char *name, 
 	return 0;
 }
 
+/* Copy the entries of directory rel (which exists in the copy), then its
+ * owner and xattrs (after its entries are created, so a default ACL is not
+ * inherited by them). */
+static int copy_dir(struct copy_ctx *c, const char *rel, struct ckt_err *err)
+{
+	const char *what = *rel ? rel : ".";
+	_cleanup_close_ int sfd = img_sp_open_dir(c->src_root, rel);
+	if (sfd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open '%s'", what);
+	_cleanup_close_ int dfd = img_sp_open_dir(c->dst_root, rel);
+	if (dfd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open the copy of '%s'", what);
+	size_t n;
+	_cleanup_strv_ char **names = read_names(sfd, &n, err);
+	if (!names)
+		return ckt_err_wrap(err, "list '%s'", what);
+	for (size_t i = 0; i < n; i++) {
+		if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+			return 0;	/* another thread failed: stop early */
+		_cleanup_free_ char *crel = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
+		if (copy_entry(c, sfd, dfd, names[i], crel, err) < 0)
+			return -1;
+	}
+	struct stat st;
+	if (c->root && (fstat(sfd, &st) < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0))
+		return ckt_err_sys(err, CKT_EIO, "chown '%s'", what);
+	return copy_xattrs(c, sfd, dfd, what, err);
+}
+
+static void *copy_worker(void *p)
+{
+	struct copy_ctx *c = p;
+	struct ckt_err err = CKT_ERR_INIT;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->failed && !c->n_queue && c->busy)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->failed || !c->n_queue)
+			break;	/* failed, or nothing queued and nobody busy: done */
+		char *rel = c->queue[--c->n_queue];
+		c->busy++;
+		pthread_mutex_unlock(&c->mu);
+		int r = copy_dir(c, rel, &err);
+		free(rel);
+		pthread_mutex_lock(&c->mu);
+		c->busy--;
+		if (r < 0 && !c->failed) {
+			__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
+			c->err = err;
+		}
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Mode and times of a directory, once everything is in it (or noted for
+ * the applier, which sets them when its layers are applied). */
+static int dir_meta(struct copy_ctx *c, const struct dir_todo *d, struct ckt_err *err)
+{
+	const char *rel = *d->rel ? d->rel : ".";
+	if (c->apply) {
+		if (fchmodat(c->dst_root, rel, d->mode | (c->root ? 0 : 0700), 0) < 0)
+			return ckt_err_sys(err, CKT_EIO, "chmod '%s'", rel);
+		return img_apply_note_dir(c->apply, d->rel, d->mode, &d->mtime, err);
+	}
+	struct timespec ts[2] = { d->atime, d->mtime };
+	if (fchmodat(c->dst_root, rel, d->mode, 0) < 0 ||
+	    utimensat(c->dst_root, rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return ckt_err_sys(err, CKT_EIO, "set mode and times of '%s'", rel);
+	return 0;
+}
+
 /* Copy the tree at sfd into the (empty, existing) directory dfd, the root
  * directory's metadata included. */
 static int copy_tree(int sfd, int dfd, struct img_apply *apply, bool rootless,
 		     struct ckt_err *err)
 {
-	struct copy_ctx c = { .root = !rootless, .apply = apply, .dst_root = dfd };
+	struct copy_ctx c = { .root = !rootless, .apply = apply, .src_root = sfd,
+			      .dst_root = dfd, .cmask = process_umask(), .err = CKT_ERR_INIT };
 	struct stat st;
-	int r = -1;
-	if (fstat(sfd, &st) < 0) {
-		ckt_err_sys(err, CKT_EIO, "stat tree");
-	} else if (copy_dir_contents(&c, sfd, dfd, "", err) == 0) {
-		r = dir_meta(&c, sfd, dfd, &st, "", err);
+	if (fstat(sfd, &st) < 0)
+		return ckt_err_sys(err, CKT_EIO, "stat tree");
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	ALLOC_GROW(c.dirs, 1, c.alloc_dirs);
+	c.dirs[c.n_dirs++] = (struct dir_todo){ xstrdup(""), st.st_mode & 07777, st.st_atim, st.st_mtim };
+	ALLOC_GROW(c.queue, 1, c.alloc_queue);
+	c.queue[c.n_queue++] = xstrdup("");
+
+	pthread_t threads[COPY_THREADS - 1];
+	size_t started = 0;
+	while (started < COPY_THREADS - 1 &&
+	       pthread_create(&threads[started], NULL, copy_worker, &c) == 0)
+		started++;	/* with fewer threads, the same work gets done */
+	copy_worker(&c);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+
+	int r = 0;
+	if (c.failed) {
+		*err = c.err;
+		r = -1;
 	}
+	for (size_t i = 0; r == 0 && i < c.n_todo; i++)
+		if (linkat(dfd, c.todo[i].target, dfd, c.todo[i].rel, 0) < 0)
+			r = ckt_err_sys(err, CKT_EIO, "link '%s'", c.todo[i].rel);
+	/* backwards: every directory after its subdirectories */
+	for (size_t i = c.n_dirs; r == 0 && i-- > 0;)
+		r = dir_meta(&c, &c.dirs[i], err);
+
+	for (size_t i = 0; i < c.n_queue; i++)
+		free(c.queue[i]);
+	free(c.queue);
 	for (size_t i = 0; i < c.n_links; i++)
 		free(c.links[i].rel);
 	free(c.links);
+	for (size_t i = 0; i < c.n_todo; i++) {
+		free(c.todo[i].rel);
+		free(c.todo[i].target);
+	}
+	free(c.todo);
+	for (size_t i = 0; i < c.n_dirs; i++)
+		free(c.dirs[i].rel);
+	free(c.dirs);
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
 	return r;
 }
 

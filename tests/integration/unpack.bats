@@ -82,6 +82,10 @@ trees() {
 	EOF
 	umoci unpack --image "$FX/layers:semantics" "$T/umoci" >/dev/null
 	run -0 "$PYTHON" "$TREECMP" "$T/umoci/rootfs" "$D"
+	# a second unpack copies the snapshot (two threads): the same tree
+	run -0 ckt-unpack semantics "$T/again"
+	run -0 "$PYTHON" "$TREECMP" "$D" "$T/again"
+	[ "$(stat -c %a "$T/again/suid")" = 4755 ] && [ "$(stat -c %a:%g "$T/again/setgid")" = 2775:50 ]
 }
 
 @test "zstd layers and absolute names (taken relative to the root) unpack" {
