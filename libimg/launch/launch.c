@@ -220,46 +220,36 @@ static bool subid_range(const char *file, const char *user, unsigned id, unsigne
 	return false;
 }
 
-/* Files the child binds over the image's /etc: hostname, hosts (the image's
- * own lines kept, the container's name added), resolv.conf (--dns). */
-static int write_etc(const struct launch_spec *s, int imgroot, const char *dir,
-		     const char *hostname, struct ckt_err *err)
+/* The files the child writes into a tmpfs of its own and binds over the
+ * image's /etc (setup.c): hostname, hosts (the image's own lines kept, the
+ * container's name added), resolv.conf (--dns).  Made here, in memory: on
+ * disk they would cost more than the rest of the container's start. */
+static int make_etc(const struct launch_spec *s, int imgroot, const char *hostname,
+		    struct ckt_buf *etc, struct ckt_err *err)
 {
-	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
-	_cleanup_free_ char *p1 = ckt_path_join(dir, "hostname");
-	_cleanup_free_ char *p2 = ckt_path_join(dir, "hosts");
-	_cleanup_free_ char *p3 = ckt_path_join(dir, "resolv.conf");
 	_cleanup_close_ int hfd = launch_open_in_root(imgroot, "etc/hosts", O_RDONLY, 0);
 	_cleanup_free_ char *hosts = NULL;
 	size_t len = 0;
 
-	ckt_buf_addf(&b, "%s\n", hostname);
-	if (launch_write_runtime(p1, b.buf, b.len, err) < 0)
-		return -1;
-	ckt_buf_reset(&b);
+	ckt_buf_addf(&etc[0], "%s\n", hostname);
 	if (hfd >= 0 && ckt_read_fd(hfd, 1u << 20, &hosts, &len, err) < 0)
 		return ckt_err_wrap(err, "read the image's /etc/hosts");
 	if (len)
-		ckt_buf_addf(&b, "%s%s", hosts, hosts[len - 1] == '\n' ? "" : "\n");
+		ckt_buf_addf(&etc[1], "%s%s", hosts, hosts[len - 1] == '\n' ? "" : "\n");
 	else
-		ckt_buf_adds(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-	ckt_buf_addf(&b, "127.0.1.1\t%s\n", hostname);
-	if (launch_write_runtime(p2, b.buf, b.len, err) < 0)
-		return -1;
-	if (!s->dns)
-		return 0;
-	ckt_buf_reset(&b);
-	for (char *const *d = s->dns; *d; d++) {
+		ckt_buf_adds(&etc[1], "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	ckt_buf_addf(&etc[1], "127.0.1.1\t%s\n", hostname);
+	for (char *const *d = s->dns; d && *d; d++) {
 		if (!strcmp(*d, "host")) {
 			_cleanup_free_ char *host = NULL;
 			if (ckt_read_file("/etc/resolv.conf", 1u << 20, &host, &len, err) < 0)
 				return ckt_err_wrap(err, "--dns host");
-			ckt_buf_add(&b, host, len);
+			ckt_buf_add(&etc[2], host, len);
 		} else {
-			ckt_buf_addf(&b, "nameserver %s\n", *d);
+			ckt_buf_addf(&etc[2], "nameserver %s\n", *d);
 		}
 	}
-	return launch_write_runtime(p3, b.buf, b.len, err);
+	return 0;
 }
 
 /* The overlay root made here, with our (host root's) credentials, for
@@ -543,9 +533,10 @@ struct run {
 	struct launch_ctx ctx;
 	struct launch_cgroup cg;
 	struct launch_state st;
+	struct ckt_buf etc[3];	/* hostname, hosts, resolv.conf */
 	int *vol_fds;
 	int imgroot;
-	char *state_dir;
+	int state_fd;
 	char *run_dir;
 	int sync[2], errp[2], sock[2], sigfd;
 	sigset_t oldmask;
@@ -554,21 +545,21 @@ struct run {
 
 static void run_release(struct run *r)
 {
-	struct ckt_err ignored = CKT_ERR_INIT;
 	for (size_t i = 0; r->vol_fds && i < r->ctx.spec->n_mounts; i++)
 		if (r->vol_fds[i] >= 0)
 			close(r->vol_fds[i]);
 	free(r->vol_fds);
-	int fds[] = { r->imgroot, r->ctx.root_mount_fd, r->ctx.etc_fds[0], r->ctx.etc_fds[1],
-		      r->ctx.etc_fds[2], r->sync[0], r->sync[1], r->errp[0], r->errp[1],
-		      r->sock[0], r->sock[1], r->sigfd };
+	int fds[] = { r->imgroot, r->ctx.root_mount_fd, r->state_fd, r->sync[0], r->sync[1],
+		      r->errp[0], r->errp[1], r->sock[0], r->sock[1], r->sigfd };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	launch_cgroup_remove(&r->cg);
-	if (r->state_dir)
-		ckt_rm_rf(r->state_dir, &ignored);
-	free(r->state_dir);
+	if (r->st.path)
+		unlink(r->st.path);
+	free(r->st.path);
+	for (size_t i = 0; i < ARRAY_SIZE(r->etc); i++)
+		ckt_buf_release(&r->etc[i]);
 	free(r->run_dir);
 	ckt_strv_free(r->ctx.env);
 	launch_ids_release(&r->ctx.ids);
@@ -587,22 +578,20 @@ static char *command_line(char *const *argv)
 	return ckt_buf_detach(&b, NULL);
 }
 
-/* As root, clone the host files the container binds now, as detached
- * trees the child attaches: from inside, a private range could not reach
- * them, and an fd of our namespace cannot be cloned from the child's. */
+/* As root, clone the volumes the container binds now, as detached trees
+ * the child attaches: from inside, a private range could not reach them,
+ * and an fd of our namespace cannot be cloned from the child's. */
 static int detach_trees(struct run *r, struct ckt_err *err)
 {
 	const struct launch_spec *s = r->ctx.spec;
-	for (size_t i = 0; i < ARRAY_SIZE(r->ctx.etc_fds) + s->n_mounts; i++) {
-		int *fd = i < 3 ? &r->ctx.etc_fds[i] : &r->vol_fds[i - 3];
-		bool vol = i >= 3;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		int *fd = &r->vol_fds[i];
 		if (*fd < 0)
 			continue;
 		int t = open_tree(*fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-						   (vol ? AT_RECURSIVE : 0));
+						   AT_RECURSIVE);
 		if (t < 0)
-			return ckt_err_sys(err, CKT_EIO, "clone '%s'",
-					   vol ? s->mounts[i - 3].source : "/etc file");
+			return ckt_err_sys(err, CKT_EIO, "clone '%s'", s->mounts[i].source);
 		close(*fd);
 		*fd = t;
 	}
@@ -649,19 +638,20 @@ static int start(struct run *r, struct ckt_err *err)
 		      err) < 0)
 		return -1;
 
-	/* 2. Acquire: state directory, generated files, cgroup. */
-	r->run_dir = s->run_dir ? xstrdup(s->run_dir) : launch_run_dir();
-	if (launch_state_claim(r->run_dir, s->name ? s->name : s->id, &r->state_dir, err) < 0)
+	/* 2. Acquire: the state file (its name claimed), cgroup. */
+	if (make_etc(s, r->imgroot, ctx->hostname, r->etc, err) < 0)
 		return -1;
-	ctx->state_dir = r->state_dir;
-	if (write_etc(s, r->imgroot, r->state_dir, ctx->hostname, err) < 0)
-		return -1;
-	static const char *const etc[] = { "hostname", "hosts", "resolv.conf" };
-	for (size_t i = 0; i < ARRAY_SIZE(etc) && (i < 2 || s->dns); i++) {
-		_cleanup_free_ char *p = ckt_path_join(r->state_dir, etc[i]);
-		if ((ctx->etc_fds[i] = open(p, O_PATH | O_CLOEXEC)) < 0)
-			return ckt_err_sys(err, CKT_EIO, "open '%s'", p);
+	for (size_t i = 0; i < ARRAY_SIZE(r->etc); i++) {
+		ctx->etc_data[i] = i < 2 || s->dns ? r->etc[i].buf : NULL;
+		ctx->etc_len[i] = r->etc[i].len;
 	}
+	r->run_dir = s->run_dir ? xstrdup(s->run_dir) : launch_run_dir();
+	r->st.name = (char *)(s->name ? s->name : s->id);
+	r->st.id = (char *)s->id;
+	r->st.pid = getpid();
+	r->st.pid_start = launch_proc_start(r->st.pid);
+	if ((r->state_fd = launch_state_claim(r->run_dir, &r->st, err)) < 0)
+		return -1;
 	if (geteuid() == 0 && detach_trees(r, err) < 0)
 		return -1;
 	if (launch_cgroup_create(s->id, &s->limits, &r->cg, err) < 0)
@@ -728,10 +718,6 @@ static int start(struct run *r, struct ckt_err *err)
 
 	/* 5. Book-keeping for ckt ps. */
 	_cleanup_free_ char *cmd = command_line(s->argv);
-	r->st.name = (char *)(s->name ? s->name : s->id);
-	r->st.id = (char *)s->id;
-	r->st.pid = getpid();
-	r->st.pid_start = launch_proc_start(getpid());
 	r->st.child_start = launch_proc_start(pid);
 	r->st.image = (char *)s->image;
 	r->st.command = cmd;
@@ -739,9 +725,8 @@ static int start(struct run *r, struct ckt_err *err)
 	r->st.cgroups = xcalloc(r->cg.n + 1, sizeof(char *));
 	for (size_t i = 0; i < r->cg.n; i++)
 		r->st.cgroups[i] = r->cg.dirs[i];
-	r->st.dir = r->state_dir;
 	struct ckt_err werr = CKT_ERR_INIT;
-	if (launch_state_write(&r->st, &werr) < 0)
+	if (launch_state_write(r->state_fd, &r->st, &werr) < 0)
 		ckt_warn("%s", werr.what);
 	r->st.command = NULL;
 	return 0;
@@ -749,9 +734,9 @@ static int start(struct run *r, struct ckt_err *err)
 
 int launch_run(const struct launch_spec *s, struct ckt_err *err)
 {
-	struct run r = { .ctx = { .spec = s, .root_mount_fd = -1, .etc_fds = { -1, -1, -1 },
-				  .sync_fd = -1, .err_fd = -1, .tty_sock = -1 },
-			 .imgroot = -1, .sync = { -1, -1 }, .errp = { -1, -1 },
+	struct run r = { .ctx = { .spec = s, .root_mount_fd = -1, .sync_fd = -1, .err_fd = -1,
+				  .tty_sock = -1 },
+			 .etc = { CKT_BUF_INIT, CKT_BUF_INIT, CKT_BUF_INIT }, .imgroot = -1, .state_fd = -1, .sync = { -1, -1 }, .errp = { -1, -1 },
 			 .sock = { -1, -1 }, .sigfd = -1 };
 	struct monitor m = { .master = -1 };
 	struct launch_failure f;

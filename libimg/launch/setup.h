@@ -2,6 +2,7 @@
 /* Inside the new namespaces (libimg/launch/setup.c): what the cloned child
  * does, in order, before it runs the command.  Private to the launcher. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "libimg/launch/launch.h"
@@ -19,8 +20,8 @@ struct launch_ctx {
 	char **env;			/* final environment */
 	const char *root;		/* where the root file system is mounted */
 	int root_mount_fd;		/* a detached overlay made outside (fsmount), or -1 */
-	const char *state_dir;		/* holds hostname, hosts, resolv.conf */
-	int etc_fds[3];			/* those three (-1: none), and */
+	const char *etc_data[3];	/* hostname, hosts, resolv.conf (NULL: none) */
+	size_t etc_len[3];
 	int *volume_fds;		/* bind sources, one per mount: O_PATH fds, or
 					 * with trees_detached clones made by the
 					 * monitor (open_tree), ready to attach */

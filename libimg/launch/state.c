@@ -86,29 +86,39 @@ static void add_kv(struct ckt_buf *b, const char *key, const char *value)
 	ckt_buf_addch(b, '\n');
 }
 
-int launch_state_write(const struct launch_state *st, struct ckt_err *err)
+/* The state as text: pid and pid_start first, as in the claim. */
+static void format_state(struct ckt_buf *b, const struct launch_state *st)
 {
-	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
-	_cleanup_free_ char *path = ckt_path_join(st->dir, "state");
 	char num[64];
 
-	add_kv(&b, "name", st->name);
-	add_kv(&b, "id", st->id);
 	snprintf(num, sizeof(num), "%d", (int)st->pid);
-	add_kv(&b, "pid", num);
+	add_kv(b, "pid", num);
 	snprintf(num, sizeof(num), "%llu", st->pid_start);
-	add_kv(&b, "pid_start", num);
+	add_kv(b, "pid_start", num);
+	add_kv(b, "name", st->name);
+	add_kv(b, "id", st->id);
+	if (!st->child)
+		return;
 	snprintf(num, sizeof(num), "%d", (int)st->child);
-	add_kv(&b, "child", num);
+	add_kv(b, "child", num);
 	snprintf(num, sizeof(num), "%llu", st->child_start);
-	add_kv(&b, "child_start", num);
-	add_kv(&b, "image", st->image);
-	add_kv(&b, "command", st->command);
+	add_kv(b, "child_start", num);
+	add_kv(b, "image", st->image);
+	add_kv(b, "command", st->command);
 	snprintf(num, sizeof(num), "%lld", st->started);
-	add_kv(&b, "started", num);
+	add_kv(b, "started", num);
 	for (char **c = st->cgroups; c && *c; c++)
-		add_kv(&b, "cgroup", *c);
-	return launch_write_runtime(path, b.buf, b.len, err);
+		add_kv(b, "cgroup", *c);
+}
+
+int launch_state_write(int fd, const struct launch_state *st, struct ckt_err *err)
+{
+	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
+	format_state(&b, st);
+	ssize_t n = pwrite(fd, b.buf, b.len, 0);
+	if (n != (ssize_t)b.len)
+		return ckt_err_sys(err, CKT_EIO, "write '%s'", st->path);
+	return 0;
 }
 
 static void parse_state(char *data, struct launch_state *st)
@@ -150,14 +160,13 @@ static void parse_state(char *data, struct launch_state *st)
 int launch_state_read(const char *run_dir, const char *name, struct launch_state *st,
 		      struct ckt_err *err)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL, *data = NULL;
+	_cleanup_free_ char *path = NULL, *data = NULL;
 	size_t len;
 
 	memset(st, 0, sizeof(*st));
 	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return ckt_err_fail(err, CKT_EUSAGE, "invalid container name '%s'", name);
-	dir = ckt_path_join(run_dir, name);
-	path = ckt_path_join(dir, "state");
+	path = ckt_path_join(run_dir, name);
 	if (ckt_read_file(path, STATE_MAX, &data, &len, err) < 0) {
 		if (err->code == CKT_ENOTFOUND) {
 			ckt_err_clear(err);
@@ -166,35 +175,44 @@ int launch_state_read(const char *run_dir, const char *name, struct launch_state
 		return -1;
 	}
 	parse_state(data, st);
-	st->dir = TAKE_PTR(dir);
+	st->path = TAKE_PTR(path);
 	return 0;
 }
 
-int launch_state_claim(const char *run_dir, const char *name, char **dir, struct ckt_err *err)
+int launch_state_claim(const char *run_dir, struct launch_state *st, struct ckt_err *err)
 {
-	_cleanup_free_ char *d = ckt_path_join(run_dir, name);
+	_cleanup_free_ char *path = ckt_path_join(run_dir, st->name);
+	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
+	_cleanup_close_ int fd = -1;
+
 	if (ckt_mkdir_p(run_dir, 0700, err) < 0)
 		return ckt_err_wrap(err, "create state directory");
-	if (mkdir(d, 0700) < 0) {
-		if (errno != EEXIST)
-			return ckt_err_sys(err, CKT_EIO, "create '%s'", d);
-		struct launch_state st;
+	format_state(&b, st);
+	for (int tries = 0; fd < 0; tries++) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 0)
+			return ckt_err_sys(err, CKT_EIO, "create '%s'", path);
+		struct launch_state old;
 		struct ckt_err ignored = CKT_ERR_INIT;
-		bool live = launch_state_read(run_dir, name, &st, &ignored) == 0 &&
-			    launch_state_alive(&st);
-		launch_state_release(&st);
+		bool live = launch_state_read(run_dir, st->name, &old, &ignored) == 0 &&
+			    launch_state_alive(&old);
+		launch_state_release(&old);
 		if (live)
 			return ckt_err_fail(err, CKT_EUSAGE, "container name '%s' is already in use",
-					    name);
-		/* A stale entry (or one still being written: a race we accept,
-		 * its owner fails when it writes its state). */
-		if (ckt_rm_rf(d, err) < 0)
+					    st->name);
+		/* A stale entry: replace it (a directory of the layout before
+		 * one file per container goes too). */
+		if (ckt_rm_rf(path, err) < 0)
 			return -1;
-		if (mkdir(d, 0700) < 0)
-			return ckt_err_sys(err, CKT_EIO, "create '%s'", d);
 	}
-	*dir = TAKE_PTR(d);
-	return 0;
+	if (ckt_write_all(fd, b.buf, b.len, err) < 0) {
+		unlink(path);
+		return -1;
+	}
+	st->path = TAKE_PTR(path);
+	return TAKE_FD(fd);
 }
 
 static int cmp_started(const void *a, const void *b)
@@ -223,13 +241,13 @@ int launch_state_list(const char *run_dir, struct launch_state **out, size_t *n,
 		struct ckt_err e2 = CKT_ERR_INIT;
 		if (e->d_name[0] == '.')
 			continue;
-		if (launch_state_read(run_dir, e->d_name, &st, &e2) < 0) {
-			/* A directory without a state file is a container starting up
-			 * (or one that died before writing it): leave it alone. */
+		if (launch_state_read(run_dir, e->d_name, &st, &e2) < 0)
 			continue;
-		}
 		if (!launch_state_alive(&st)) {
-			ckt_rm_rf(st.dir, &e2);
+			/* The claim writes pid and pid_start first: an entry without
+			 * them is not ours to judge. */
+			if (st.pid > 0)
+				ckt_rm_rf(st.path, &e2);
 			launch_state_release(&st);
 			continue;
 		}
@@ -249,7 +267,7 @@ void launch_state_release(struct launch_state *st)
 	free(st->id);
 	free(st->image);
 	free(st->command);
-	free(st->dir);
+	free(st->path);
 	ckt_strv_free(st->cgroups);
 	memset(st, 0, sizeof(*st));
 }

@@ -282,12 +282,24 @@ own_ckt_cgroups() {
 	while read -r d; do [ ! -e "$d" ]; done <<<"$dirs"
 	run -1 ckt stop web
 	run -1 ckt update web --memory 1g
-	# A stale entry (its ckt-exec is gone) is dropped by ps.
-	mkdir -p "$XDG_RUNTIME_DIR/ckt/stale"
-	printf 'name=stale\npid=%s\npid_start=1\n' "$$" >"$XDG_RUNTIME_DIR/ckt/stale/state"
+	# A stale entry (its ckt-exec is gone) is dropped by ps, and its name
+	# can be taken again.
+	printf 'pid=%s\npid_start=1\nname=stale\n' "$$" >"$XDG_RUNTIME_DIR/ckt/stale"
 	run -0 ckt ps
 	[ -z "$output" ]
 	[ ! -e "$XDG_RUNTIME_DIR/ckt/stale" ]
+	printf 'pid=%s\npid_start=1\nname=stale\n' "$$" >"$XDG_RUNTIME_DIR/ckt/stale"
+	run -0 x --name stale "$IMG" -- exit 0
+	[ ! -e "$XDG_RUNTIME_DIR/ckt/stale" ]
+	# While a container runs, its state is one file, named after it.
+	x --name one "$IMG" -- sigwait >"$BATS_TEST_TMPDIR/out1" &
+	pid=$!
+	for _ in $(seq 50); do grep -q ready "$BATS_TEST_TMPDIR/out1" && break; sleep 0.1; done
+	[ -f "$XDG_RUNTIME_DIR/ckt/one" ]
+	grep -qx "pid=$pid" "$XDG_RUNTIME_DIR/ckt/one"
+	kill -TERM "$pid"
+	wait "$pid" || true
+	[ ! -e "$XDG_RUNTIME_DIR/ckt/one" ]
 }
 
 @test "--rootfs: a tree unpacked by umoci; a pinned reference from stdin" {
