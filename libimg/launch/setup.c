@@ -32,6 +32,9 @@ static struct launch_ctx *cur;
 /* The private tmpfs for the generated /etc files: the one holding the upper
  * directory when the writes live in memory, else -1 (mount_etc makes one). */
 static int etc_dir = -1;
+/* The caller's umask, for the command; setting up runs with 0, so that
+ * what it creates has exactly the modes it asks for. */
+static mode_t saved_umask;
 
 __attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...)
 {
@@ -208,12 +211,15 @@ static void mount_sys(int rootfd)
 	if (fd < 0)
 		die_sys("create mount point '/sys'");
 	fd_path(p, sizeof(p), fd);
-	if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
-		return;
 	/* sysfs needs a network namespace owned by our user namespace; with
-	 * the host's network (rootless), bind the host's /sys read-only, as
-	 * bubblewrap and podman do. */
-	if (errno != EPERM && errno != EACCES)
+	 * the host's network in a user namespace (rootless), bind the host's
+	 * /sys read-only instead, as bubblewrap and podman do (with its
+	 * submounts: the kernel refuses to uncover what locked mounts hide). */
+	bool own_net = !cur->userns || cur->spec->net == LAUNCH_NET_NONE;
+	if (own_net &&
+	    mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
+		return;
+	if (own_net && errno != EPERM && errno != EACCES)
 		die_sys("mount sysfs on '/sys'");
 	bind_host("/sys", rootfd, "sys", true, true);
 }
@@ -226,20 +232,25 @@ static void mount_dev(int rootfd)
 	_cleanup_close_ int dev = launch_open_in_root(rootfd, "dev", O_PATH | O_DIRECTORY, 0);
 	if (dev < 0)
 		die_sys("open '/dev'");
+	/* Our own fresh tmpfs: names are created in it directly (umask 0). */
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
 		_cleanup_free_ char *host = ckt_path_join("/dev", devices[i]);
-		_cleanup_free_ char *target = ckt_path_join("dev", devices[i]);
 		struct stat st;
 		if (cur->devices_bind) {
-			bind_host(host, rootfd, target, false, false);
+			_cleanup_close_ int tree = open_tree(AT_FDCWD, host,
+							     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+			int fd = openat(dev, devices[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+			if (tree < 0 || fd < 0)
+				die_sys("bind '%s'", host);
+			close(fd);
+			if (move_mount(tree, "", dev, devices[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+				die_sys("bind '%s'", host);
 			continue;
 		}
 		if (stat(host, &st) < 0)
 			die_sys("stat '%s'", host);
 		if (mknodat(dev, devices[i], S_IFCHR | 0666, st.st_rdev) < 0)
 			die_sys("create '/dev/%s'", devices[i]);
-		if (fchmodat(dev, devices[i], 0666, 0) < 0) /* past the umask */
-			die_sys("chmod '/dev/%s'", devices[i]);
 	}
 	/* A devpts of our own: the container cannot see the host's terminals,
 	 * and -t takes its terminal from here. */
@@ -303,8 +314,7 @@ static void mount_etc(int rootfd)
 		_cleanup_close_ int fd = openat(etc_dir, files[i],
 						O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 						0644);
-		if (fd < 0 || write(fd, cur->etc_data[i], cur->etc_len[i]) != (ssize_t)cur->etc_len[i] ||
-		    fchmod(fd, 0644) < 0) /* past the umask */
+		if (fd < 0 || write(fd, cur->etc_data[i], cur->etc_len[i]) != (ssize_t)cur->etc_len[i])
 			die_sys("write '/%s'", dst);
 		int tree = open_tree(etc_dir, files[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (tree < 0)
@@ -508,6 +518,7 @@ __attribute__((noreturn)) static void exec_command(void)
 __attribute__((noreturn)) static void run_command(int tty)
 {
 	sigset_t none;
+	umask(saved_umask);
 	if (tty >= 0) {
 		if (setsid() < 0 || ioctl(tty, TIOCSCTTY, 0) < 0)
 			die_sys("make the terminal controlling");
@@ -571,6 +582,7 @@ void launch_child(struct launch_ctx *ctx)
 	int tty = -1;
 
 	cur = ctx;
+	saved_umask = umask(0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "ckt-init", 0, 0, 0);
 	/* Wait until the monitor wrote our id maps and put us in our cgroup. */
