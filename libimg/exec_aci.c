@@ -339,6 +339,26 @@ int img_exec_aci_load(const char *json, const char *rootfs, const struct img_exe
 	if (!uid || !gid)
 		goto fail;
 	out->user = xasprintf("%s:%s", uid, gid);
+	json_t *sg = json_object_get(app, "supplementaryGIDs");
+	if (!sg)
+		sg = json_object_get(app, "supplementaryGids");
+	if (sg && !json_is_null(sg)) {
+		if (!json_is_array(sg)) {
+			ckt_err_fail(err, CKT_EFORMAT, "the appc image's supplementaryGIDs is not an "
+				     "array");
+			goto fail;
+		}
+		out->groups = xcalloc(json_array_size(sg) + 1, sizeof(gid_t));
+		json_array_foreach(sg, i, v) {
+			json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+			if (n < 0 || n >= (json_int_t)UINT32_MAX) {
+				ckt_err_fail(err, CKT_EFORMAT, "the appc image's supplementaryGIDs[%zu] "
+					     "is not a group id", i);
+				goto fail;
+			}
+			out->groups[out->n_groups++] = (gid_t)n;
+		}
+	}
 
 	json_array_foreach(json_object_get(app, "environment"), i, v) {
 		const char *k = json_string_value(json_object_get(v, "name"));
@@ -393,6 +413,7 @@ void img_exec_aci_release(struct img_exec_aci *a)
 	free(a->app_name);
 	ckt_strv_free(a->env);
 	free(a->user);
+	free(a->groups);
 	free(a->workdir);
 	free(a->mounts);
 	ckt_strv_free(a->strs);

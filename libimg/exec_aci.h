@@ -11,9 +11,9 @@
  * - user/group: names (the image's /etc/passwd and /etc/group, by the
  *   launcher), numbers, or "/path": the owner (group) of that path in the
  *   rootfs, resolved inside it (no symlink leaves it; a rootless snapshot's
- *   user.rootlesscontainers owner counts).  Supplementary groups come from
- *   the image's /etc/group as for OCI images (the spec's supplementaryGIDs
- *   are not applied).
+ *   user.rootlesscontainers owner counts).  The supplementary groups are
+ *   app.supplementaryGIDs (or the spec example's supplementaryGids) and
+ *   only those: the spec adds no memberships from the image's /etc/group.
  * - environment: the manifest's, PATH (appc's default) and container=ckt when
  *   missing, and AC_APP_NAME always (the last component of the image name as
  *   an AC name, as rkt names a single app).
@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 #include "libimg/launch/launch.h"
@@ -45,6 +46,8 @@ struct img_exec_aci {
 	char *app_name;
 	char **env;		/* the process environment before --env */
 	char *user;		/* "USER:GROUP" for the launcher */
+	gid_t *groups;		/* app.supplementaryGIDs (NULL when none) */
+	size_t n_groups;
 	char *workdir;		/* NULL: "/" */
 	struct launch_mount *mounts;	/* one per mountPoint, in manifest order */
 	size_t n_mounts;

@@ -430,6 +430,9 @@ static int run(struct cli *c, struct opts *o, const char *ref, char **cmd)
 		conf.env = aci.env;
 		conf.user = aci.user;
 		conf.workdir = aci.workdir;
+		s->groups = aci.groups;
+		s->n_groups = aci.n_groups;
+		s->groups_set = true;
 		if (aci.limits.memory && !s->limits.memory)
 			s->limits.memory = aci.limits.memory;
 		if (aci.limits.cpu_milli && !s->limits.cpu_milli)

@@ -619,12 +619,22 @@ static int start(struct run *r, struct ckt_err *err)
 				   "open root '%s'", s->rootfs ? s->rootfs : s->lower[0]);
 	if (launch_user_resolve(r->imgroot, s->user, &ctx->ids, err) < 0)
 		return -1;
+	if (s->groups_set) {
+		free(ctx->ids.groups);
+		ctx->ids.groups = xcalloc(s->n_groups + 1, sizeof(gid_t));
+		if (s->n_groups)
+			memcpy(ctx->ids.groups, s->groups, s->n_groups * sizeof(gid_t));
+		ctx->ids.n_groups = s->n_groups;
+	}
 	ctx->hostname = s->hostname ? xstrdup(s->hostname) : xasprintf("ckt-%s", s->id);
 	ctx->env = make_env(s, ctx->hostname, ctx->ids.home);
 	ctx->root = s->rootfs ? s->rootfs : s->merged;
 	plan_idmap(s, &map);
 	ctx->userns = map.how != MAP_NONE;
 	ctx->single_map = map.how == MAP_SINGLE;
+	if (ctx->single_map && s->groups_set && s->n_groups)
+		ckt_warn("supplementary groups cannot be set with a single id mapping "
+			 "(no subordinate ids for this user): ignored");
 	ctx->devices_bind = ctx->userns;
 	if (ctx->userns)
 		flags |= CLONE_NEWUSER;

@@ -67,6 +67,11 @@ struct launch_spec {
 					 * with tty) are added when missing */
 	const char *cwd;		/* NULL: the user's home, else "/" */
 	const char *user;
+	const gid_t *groups;		/* with groups_set: the supplementary groups, in
+					 * place of the user's memberships in the image's
+					 * /etc/group (an appc app's supplementaryGIDs) */
+	size_t n_groups;
+	bool groups_set;
 	bool tty;			/* a pseudo-terminal from the container's devpts */
 	bool stdin_open;		/* -i: stdin reaches the container */
 	bool init;			/* a reaping init as PID 1, the command as its child */

@@ -44,7 +44,7 @@ app = {
 }
 variants = {
     "main": app,
-    "byname": dict(app, user="app", group="root", isolators=[
+    "byname": dict(app, user="app", group="root", supplementaryGIDs=[4000, 4001], isolators=[
         {"name": "os/linux/capabilities-retain-set",
          "value": {"set": ["CAP_CHOWN", "CAP_KILL"]}}]),
     "noworkdir": dict(app, workingDirectory="/no/such/dir", isolators=[]),
@@ -118,9 +118,14 @@ x() {
 	# user /owned (4321:4322 in the rootfs), group /home/app (1000).
 	run -0 x --volume "$VOL" example.com/acitest/main:1.0 -- id
 	[ "$output" = "uid=4321 gid=1000 groups=" ]
-	# user app, group root: names through the image's /etc/passwd and /etc/group.
+	# user app, group root: names through the image's /etc/passwd and
+	# /etc/group; the supplementary groups are the manifest's
+	# supplementaryGIDs, and only those (no memberships from /etc/group).
 	run -0 x --volume "$VOL" example.com/acitest/byname:1.0 -- id
-	[[ "$output" == "uid=1000 gid=0 groups="* ]]
+	[ "$output" = "uid=1000 gid=0 groups=4000,4001" ]
+	# They stay when --user replaces the manifest's user.
+	run -0 x --volume "$VOL" -u 0:0 example.com/acitest/byname:1.0 -- id
+	[ "$output" = "uid=0 gid=0 groups=4000,4001" ]
 	run -0 x --volume "$VOL" -u 0:0 example.com/acitest/main:1.0 -- id
 	[ "$output" = "uid=0 gid=0 groups=" ]
 }

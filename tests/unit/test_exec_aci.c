@@ -49,7 +49,7 @@ static void test_quantity(void **state)
 
 static const char manifest[] =
 	"{\"acKind\":\"ImageManifest\",\"acVersion\":\"0.8.11\",\"name\":\"example.com/My_App\","
-	"\"app\":{\"exec\":[\"/x\"],\"user\":\"/owned\",\"group\":\"0\","
+	"\"app\":{\"exec\":[\"/x\"],\"user\":\"/owned\",\"group\":\"0\",\"supplementaryGids\":[7,4000],"
 	"\"environment\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"AC_APP_NAME\",\"value\":\"no\"}],"
 	"\"workingDirectory\":\"/owned\","
 	"\"mountPoints\":[{\"name\":\"data\",\"path\":\"/data\",\"readOnly\":true},"
@@ -89,7 +89,18 @@ static void test_load(void **state)
 	assert_true(a.caps_set);
 	assert_int_equal(a.caps, (1u << 5) | 1u);
 	assert_true(a.no_new_privs);
+	/* supplementaryGids, the spelling of the spec's example, loads too. */
+	assert_int_equal(a.n_groups, 2);
+	assert_int_equal(a.groups[0], 7);
+	assert_int_equal(a.groups[1], 4000);
 	img_exec_aci_release(&a);
+
+	/* A group that is not a gid is malformed. */
+	static const char bad_gid[] =
+		"{\"name\":\"a\",\"app\":{\"exec\":[\"/x\"],\"supplementaryGIDs\":[-1]}}";
+	assert_int_equal(img_exec_aci_load(bad_gid, dir, NULL, 0, true, &a, &err), -1);
+	assert_int_equal(err.code, CKT_EFORMAT);
+	ckt_err_clear(&err);
 
 	/* The workingDirectory must exist; unknown volume names are refused. */
 	rmdir(owned);
