@@ -22,7 +22,16 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -fno-common -fstack-protector-strong 
 # --as-needed: a tool loads only the shared libraries it calls (ckt-image and
 # the ckt dispatcher start in 2 ms instead of 9 without curl, gpgme & co.).
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+# libcurl and libarchive are loaded on first use (libimg/lazylib.h), so no
+# tool links them; their sonames come from the development symlinks.
+LAZY_PKGS := libcurl libarchive
+soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
+	sed -n 's/^ *SONAME *//p')
+LIBCURL_SONAME := $(call soname,curl)
+LIBARCHIVE_SONAME := $(call soname,archive)
+ALL_CFLAGS += -DIMG_LIBCURL_SONAME='"$(LIBCURL_SONAME)"' \
+	-DIMG_LIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
+LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out $(LAZY_PKGS),$(PKGS))) -lpthread
 ifeq ($(DEV),1)
 ALL_CFLAGS += -Werror
 endif

@@ -1,7 +1,5 @@
 #include "libimg/aci.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +19,7 @@
 #include "base/xalloc.h"
 #include "libimg/aci_tar.h"
 #include "libimg/json.h"
+#include "libimg/lazy_archive.h"
 #include "store/digest.h"
 
 #define ROOTLESS_XATTR "user.rootlesscontainers"

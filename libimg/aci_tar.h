@@ -2,13 +2,12 @@
 /* Internal to libimg: the ACI writer's and reader's libarchive-level entry
  * points, shared by aci.c, convert.c and src_aci.c.  Includes libarchive;
  * never include it from a public header. */
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <stdbool.h>
 
 #include "base/err.h"
 #include "libimg/aci.h"
+#include "libimg/lazy_archive.h"
 
 /* Fill err from a libarchive handle ("<what>" + archive_error_string as why);
  * an err already set (by a sink) is only wrapped.  Returns -err->code. */

@@ -1,7 +1,5 @@
 #include "libimg/dest.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include "libimg/aci_tar.h"
 #include "libimg/image.h"
 #include "libimg/json.h"
+#include "libimg/lazy_archive.h"
 #include "libimg/manifest.h"
 #include "libimg/ref.h"
 #include "store/digest.h"

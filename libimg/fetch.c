@@ -7,6 +7,8 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "base/xalloc.h"
+#include "libimg/lazy_archive.h"
+#include "libimg/lazy_curl.h"
 #include "libimg/manifest.h"
 #include "libimg/ref.h"
 #include "libimg/source.h"
@@ -57,6 +59,21 @@ int img_source_parse(const char *s, struct img_source *out, struct ckt_err *err)
 	out->transport = IMG_TRANSPORT_DOCKER;
 	out->path = xstrdup(s);
 	return 0;
+}
+
+void img_fetch_preload(char *const *sources, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct img_source spec;
+		struct ckt_err ignored = CKT_ERR_INIT;
+		if (img_source_parse(sources[i], &spec, &ignored) < 0)
+			continue;
+		if (spec.transport == IMG_TRANSPORT_DOCKER || spec.transport == IMG_TRANSPORT_ACI)
+			img_curl_preload();
+		if (spec.transport != IMG_TRANSPORT_DOCKER && spec.transport != IMG_TRANSPORT_OCI)
+			img_archive_preload();
+		img_source_release(&spec);
+	}
 }
 
 void img_source_release(struct img_source *src)
@@ -131,6 +148,23 @@ static int copy_image(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 
 	if (img_manifest_parse(data, len, d->media_type, &m, err) < 0)
 		return ckt_err_wrap(err, "manifest %s", d->digest);
+	if (m.config.size > IMG_CONFIG_MAX) {
+		ckt_err_fail(err, CKT_EFORMAT, "config %s of %lld bytes exceeds the limit of %u",
+			     m.config.digest, (long long)m.config.size, IMG_CONFIG_MAX);
+		goto out;
+	}
+	/* A source that downloads in parallel takes the config with the layers
+	 * (one round trip less); it is checked from the store afterwards, and
+	 * a bad one leaves only unnamed blobs for gc. */
+	bool batch = src->ops->copy_many && !store_blob_exists(ctx->store, m.config.digest);
+	if (batch) {
+		_cleanup_free_ struct store_desc *all = xcalloc(m.n_layers + 1, sizeof(*all));
+		all[0] = m.config;
+		for (size_t i = 0; i < m.n_layers; i++)
+			all[i + 1] = m.layers[i];
+		if (src->ops->copy_many(src, ctx, all, m.n_layers + 1, err) < 0)
+			goto out;
+	}
 	if (read_small(src, ctx, &m.config, IMG_CONFIG_MAX, &cdata, &clen, err) < 0) {
 		ckt_err_wrap(err, "config %s", m.config.digest);
 		goto out;
@@ -149,7 +183,9 @@ static int copy_image(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 			goto out;
 		}
 	}
-	if (src->ops->copy_many) {
+	if (batch) {
+		/* done above */
+	} else if (src->ops->copy_many) {
 		if (src->ops->copy_many(src, ctx, m.layers, m.n_layers, err) < 0)
 			goto out;
 	} else {

@@ -67,6 +67,11 @@ struct img_fetch_result {
 };
 void img_fetch_result_release(struct img_fetch_result *r);
 
+/* Start loading, in the background, the libraries that fetching these
+ * sources will need (libcurl for registries and URLs, libarchive for
+ * archives; libimg/lazylib.h), so that it overlaps opening the store. */
+void img_fetch_preload(char *const *sources, size_t n);
+
 /* Copy the image named by source into s and point its name at it.  Errors:
  * CKT_EUSAGE for a bad source name, CKT_ENOTFOUND when the image is not in
  * the source, CKT_EFORMAT for malformed documents, CKT_EVERIFY when content

@@ -1,12 +1,12 @@
 #include "libimg/http_get.h"
 
-#include <curl/curl.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "base/file.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "libimg/lazy_curl.h"
 
 struct sink {
 	int fd;

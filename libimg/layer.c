@@ -3,9 +3,7 @@
  * ("Whiteouts", "Opaque Whiteout", "Hardlinks"). */
 #include "libimg/layer.h"
 
-#include <archive.h>
 #include <assert.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +21,7 @@
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "libimg/lazy_archive.h"
 #include "libimg/safepath.h"
 #include "store/tree.h"
 

@@ -4,7 +4,6 @@
 #include "libimg/registry.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -22,6 +21,7 @@
 #include "base/xalloc.h"
 #include "libimg/auth.h"
 #include "libimg/json.h"
+#include "libimg/lazy_curl.h"
 #include "libimg/manifest.h"
 #include "libimg/registry_int.h"
 
@@ -190,6 +190,7 @@ static int load_certs(struct img_registry *r, const char *dir, bool explicit_dir
 			return ckt_err_sys(err, CKT_EIO, "certificate directory '%s'", dir);
 		return 0;
 	}
+	r->tls_dir = true;
 	_cleanup_free_ char *pat = xasprintf("%s/*.crt", dir);
 	glob_t g;
 	if (glob(pat, 0, NULL, &g) == 0) {
@@ -422,6 +423,12 @@ long reg_backoff_ms(unsigned attempt, const struct reg_hdrs *h)
 	return ms > 10000 ? 10000 : ms;
 }
 
+bool reg_curl_unreachable(CURLcode c)
+{
+	return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST ||
+	       c == CURLE_COULDNT_RESOLVE_PROXY || c == CURLE_OPERATION_TIMEDOUT;
+}
+
 bool reg_curl_retryable(CURLcode c)
 {
 	switch (c) {
@@ -588,13 +595,14 @@ int reg_request(struct img_registry *r, struct reg_req *q, struct ckt_err *err)
 		if (q->scope && reg_auth_header(r, q->scope, &auth, err) < 0)
 			return -err->code;
 		perform_once(r, q, auth, &cc, errbuf);
+		q->cc = cc;
 		bool last = attempt >= r->o.max_retries;
 		if (cc != CURLE_OK) {
 			if (cc == CURLE_WRITE_ERROR && q->too_big)
 				return ckt_err_fail(err, CKT_EFORMAT,
 						    "%s %s: response larger than %zu bytes", q->method,
 						    q->url, q->max);
-			if (!last && reg_curl_retryable(cc)) {
+			if (!last && reg_curl_retryable(cc) && (!q->probe || reg_curl_unreachable(cc))) {
 				ckt_debug("%s %s: %s; retrying", q->method, q->url, errbuf);
 				reg_sleep_ms(reg_backoff_ms(attempt + 1, NULL));
 				continue;
@@ -619,77 +627,136 @@ int reg_request(struct img_registry *r, struct reg_req *q, struct ckt_err *err)
 
 /* ---- ping and scheme ------------------------------------------------------ */
 
+/* The schemes to try, in order: https only, unless plain http is allowed
+ * (--tls-verify=false, or a loopback host, as docker does).  A loopback
+ * host without a certs.d directory is most likely a plain development
+ * registry: http first, sparing a TLS handshake bound to fail. */
+static size_t reg_schemes(const struct img_registry *r, const char *v[2])
+{
+	bool loop = host_is_loopback(r->host);
+	if (!r->o.insecure && !loop) {
+		v[0] = "https";
+		return 1;
+	}
+	bool http_first = loop && !r->tls_dir && !r->o.cert_dir;
+	v[0] = http_first ? "http" : "https";
+	v[1] = http_first ? "https" : "http";
+	return 2;
+}
+
+/* Did an attempt over the first scheme fail in a way that says the server
+ * speaks the other one? */
+static bool other_scheme(const struct img_registry *r, bool plain, const struct reg_req *q,
+			 int rc, const struct ckt_err *e)
+{
+	if (rc == 0)
+		/* a TLS server answering plain HTTP (Go's: "Client sent an HTTP
+		 * request to an HTTPS server") */
+		return plain && q->status == 400;
+	if (plain)
+		return !reg_curl_unreachable(q->cc);
+	/* Never after a certificate was refused. */
+	return strstr(e->why, "wrong version number") || r->o.insecure;
+}
+
+int reg_request_at(struct img_registry *r, struct reg_req *q, const char *path, char **url,
+		   struct ckt_err *err)
+{
+	if (r->base) {
+		free(*url);
+		*url = xasprintf("%s%s", r->base, path);
+		q->url = *url;
+		return reg_request(r, q, err);
+	}
+	const char *schemes[2];
+	size_t n = reg_schemes(r, schemes);
+	struct ckt_err first = CKT_ERR_INIT;
+	for (size_t i = 0; i < n; i++) {
+		bool last = i + 1 == n, plain = !strcmp(schemes[i], "http");
+		struct ckt_err e = CKT_ERR_INIT;
+		free(*url);
+		*url = xasprintf("%s://%s%s", schemes[i], r->host, path);
+		q->url = *url;
+		q->no_ping = true;
+		q->probe = !last;
+		int rc = reg_request(r, q, &e);
+		q->probe = false;
+		if (!last && other_scheme(r, plain, q, rc, &e)) {
+			if (rc < 0)
+				first = e;
+			ckt_debug("registry %s: no answer over %s; trying %s", r->domain, schemes[i],
+				  schemes[i + 1]);
+			reg_req_release(q);
+			q->status = 0;
+			continue;
+		}
+		if (rc < 0) {
+			*err = i > 0 && first.code && !plain ? first : e;
+			return -err->code;
+		}
+		r->base = xasprintf("%s://%s", schemes[i], r->host);
+		return 0;
+	}
+	*err = first;
+	return -err->code;
+}
+
 int reg_ping(struct img_registry *r, struct ckt_err *err)
 {
 	if (r->base)
 		return 0;
-	bool http_ok = r->o.insecure || host_is_loopback(r->host);
-	const char *schemes[] = { "https", "http" };
-	struct ckt_err first = CKT_ERR_INIT;
-
-	for (size_t i = 0; i < (http_ok ? 2u : 1u); i++) {
-		struct reg_req q = { .method = "GET", .no_ping = true, .body_fd = -1 };
-		_cleanup_free_ char *url = xasprintf("%s://%s/v2/", schemes[i], r->host);
-		q.url = url;
-		struct ckt_err e = CKT_ERR_INIT;
-		int rc = reg_request(r, &q, &e);
-		if (rc < 0) {
-			reg_req_release(&q);
-			if (i == 0)
-				first = e;
-			/* Fall back to http only when the server does not speak TLS,
-			 * never after a certificate was refused. */
-			if (i == 0 && http_ok && strstr(e.why, "wrong version number"))
-				continue;
-			if (i == 0 && http_ok && r->o.insecure)
-				continue;
-			*err = first;
-			return ckt_err_wrap(err, "registry '%s'", r->domain);
-		}
-		if (q.status == 200) {
-			r->scheme = REG_AUTH_NONE;
-		} else if (q.status == 401 && q.h.www_auth) {
-			struct img_auth_challenge *c;
-			size_t n;
-			if (img_auth_challenges_parse(q.h.www_auth, &c, &n, err) < 0) {
-				reg_req_release(&q);
-				return ckt_err_wrap(err, "registry '%s'", r->domain);
-			}
-			r->scheme = REG_AUTH_UNKNOWN;
-			for (size_t k = 0; k < n; k++) {
-				if (!strcasecmp(c[k].scheme, "Bearer") && c[k].realm) {
-					r->scheme = REG_AUTH_BEARER;
-					r->realm = xstrdup(c[k].realm);
-					r->service = c[k].service ? xstrdup(c[k].service) : NULL;
-					break;
-				}
-				if (!strcasecmp(c[k].scheme, "Basic"))
-					r->scheme = REG_AUTH_BASIC;
-			}
-			img_auth_challenges_free(c, n);
-			if (r->scheme == REG_AUTH_UNKNOWN) {
-				ckt_err_failw(err, CKT_ENET, q.h.www_auth,
-					      "registry '%s': unsupported authentication scheme",
-					      r->domain);
-				reg_req_release(&q);
-				return -err->code;
-			}
-		} else {
-			reg_status_fail(err, q.status, q.resp.buf, q.resp.len,
-					"registry '%s': no registry API at %s", r->domain, url);
-			reg_req_release(&q);
-			return -err->code;
-		}
+	struct reg_req q = { .method = "GET", .body_fd = -1 };
+	_cleanup_free_ char *url = NULL;
+	if (reg_request_at(r, &q, "/v2/", &url, err) < 0) {
 		reg_req_release(&q);
-		r->base = xasprintf("%s://%s", schemes[i], r->host);
-		ckt_debug("registry %s at %s (auth: %s)", r->domain, r->base,
-			  r->scheme == REG_AUTH_BEARER ? "bearer"
-			  : r->scheme == REG_AUTH_BASIC ? "basic"
-							: "none");
-		return 0;
+		return ckt_err_wrap(err, "registry '%s'", r->domain);
 	}
-	*err = first;
-	return ckt_err_wrap(err, "registry '%s'", r->domain);
+	if (q.status == 200) {
+		r->scheme = REG_AUTH_NONE;
+	} else if (q.status == 401 && q.h.www_auth) {
+		struct img_auth_challenge *c;
+		size_t n;
+		if (img_auth_challenges_parse(q.h.www_auth, &c, &n, err) < 0) {
+			reg_req_release(&q);
+			goto fail;
+		}
+		r->scheme = REG_AUTH_UNKNOWN;
+		for (size_t k = 0; k < n; k++) {
+			if (!strcasecmp(c[k].scheme, "Bearer") && c[k].realm) {
+				r->scheme = REG_AUTH_BEARER;
+				free(r->realm);
+				free(r->service);
+				r->realm = xstrdup(c[k].realm);
+				r->service = c[k].service ? xstrdup(c[k].service) : NULL;
+				break;
+			}
+			if (!strcasecmp(c[k].scheme, "Basic"))
+				r->scheme = REG_AUTH_BASIC;
+		}
+		img_auth_challenges_free(c, n);
+		if (r->scheme == REG_AUTH_UNKNOWN) {
+			ckt_err_failw(err, CKT_ENET, q.h.www_auth,
+				      "registry '%s': unsupported authentication scheme", r->domain);
+			reg_req_release(&q);
+			goto fail;
+		}
+	} else {
+		reg_status_fail(err, q.status, q.resp.buf, q.resp.len,
+				"registry '%s': no registry API at %s", r->domain, url);
+		reg_req_release(&q);
+		goto fail;
+	}
+	reg_req_release(&q);
+	ckt_debug("registry %s at %s (auth: %s)", r->domain, r->base,
+		  r->scheme == REG_AUTH_BEARER ? "bearer"
+		  : r->scheme == REG_AUTH_BASIC ? "basic"
+						: "none");
+	return 0;
+fail:
+	/* The next call asks again. */
+	free(r->base);
+	r->base = NULL;
+	return -err->code;
 }
 
 int img_registry_ping(struct img_registry *r, struct ckt_err *err)
@@ -739,17 +806,28 @@ int img_registry_get_manifest(struct img_registry *r, const char *repo, const ch
 			      char **data, size_t *len, struct store_desc *out,
 			      struct ckt_err *err)
 {
-	if (reg_ping(r, err) < 0)
-		return -err->code;
-	_cleanup_free_ char *url = reg_url(r, repo, "manifests", ref);
+	/* The first request of a pull: it finds the scheme itself, sparing
+	 * the ping's round trip (a 401 brings the challenge the ping would). */
+	bool first = !r->base;
+	_cleanup_free_ char *url = NULL;
+	_cleanup_free_ char *path = xasprintf("/v2/%s/manifests/%s", repo, ref);
 	_cleanup_free_ char *scope = reg_scope(repo, "pull");
-	struct reg_req q = { .method = "GET", .url = url, .scope = scope, .follow = true,
+	struct reg_req q = { .method = "GET", .scope = scope, .follow = true,
 			     .max = IMG_MANIFEST_MAX, .body_fd = -1 };
 	q.headers[0] = img_registry_manifest_accept;
 	int rc = -1;
-	if (reg_request(r, &q, err) < 0)
+	if (reg_request_at(r, &q, path, &url, err) < 0) {
+		ckt_err_wrap(err, "registry '%s'", r->domain);
 		goto out;
+	}
 	if (q.status != 200) {
+		/* Is it a registry at all?  The ping says so when not. */
+		if (first && q.status != 401) {
+			free(r->base);
+			r->base = NULL;
+			if (reg_ping(r, err) < 0)
+				goto out;
+		}
 		reg_status_fail(err, q.status, q.resp.buf, q.resp.len, "manifest %s:%s", repo, ref);
 		goto out;
 	}

@@ -17,10 +17,14 @@
 /* Bytes kept from an error response body, for its message. */
 #define ERRBODY_MAX 8192
 /* curl hands over at most 16 KiB a call: the receiving thread gathers them
- * into buffers of this size, which a second thread hashes and writes
- * (the store writer), so receiving, hashing and writing overlap. */
+ * into buffers of this size, which two more threads take in order, one
+ * hashing and one writing (the store writer's two halves), so receiving,
+ * hashing and writing overlap: on a fast link hashing alone keeps a core
+ * busy.  A buffer is reused once both are done with it. */
 #define XFER_BUF (512u << 10)
-#define XFER_NBUF 3
+#define XFER_NBUF 4
+/* Blobs up to this size are fetched whole and committed last. */
+#define DEFERRED_MAX (256u << 10)
 
 struct pipeline;
 
@@ -29,20 +33,20 @@ struct xfer {
 	struct pipeline *pl;
 	const char *repo;
 	const struct store_desc *d;
-	struct store_writer *w;	/* touched by the writer thread while jobs are pending */
+	struct store_writer *w;	/* touched by the worker threads while jobs are pending */
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct reg_hdrs rh;
 	char errbuf[CURL_ERROR_SIZE];
 	struct ckt_buf errbody;	/* body of a non-2xx answer */
 	int body_state;		/* 0 unknown, 1 into the writer, 2 error body */
-	char *buf;		/* being filled by the receiving thread */
+	char *bufs[XFER_NBUF];	/* allocated while the transfer runs */
+	unsigned refs[XFER_NBUF];	/* workers yet to finish with a buffer, under pl->mu */
+	int cur;		/* the buffer being filled by the receiving thread, or -1 */
 	size_t blen;
-	char *free_bufs[XFER_NBUF];	/* under pl->mu */
-	size_t n_free;
 	unsigned pending;	/* jobs queued or running, under pl->mu */
-	bool wfailed;		/* the writer thread failed, under pl->mu */
-	struct ckt_err err;	/* a failure of either thread (never both at once) */
+	bool wfailed;		/* the writing thread failed, under pl->mu */
+	struct ckt_err err;	/* a failure of either side (never both at once) */
 	bool failed;
 	int64_t have;		/* bytes of the blob received so far (progress) */
 	unsigned attempts;
@@ -50,43 +54,60 @@ struct xfer {
 	int64_t start;		/* offset asked for with Range */
 	int64_t not_before_ms;	/* retry no earlier than this (monotonic) */
 	bool active, done;
+	bool deferred;		/* small: committed once the whole batch is in */
 };
 
 struct job {
 	struct xfer *x;
-	char *buf;
+	int buf;
 	size_t len;
 };
 
-/* One writer thread per batch, fed in order through a ring of jobs. */
-struct pipeline {
+/* One hashing and one writing thread per batch, each fed in order through
+ * a ring of jobs of its own. */
+struct worker {
+	struct pipeline *pl;
 	pthread_t th;
-	bool running, stop;
-	pthread_mutex_t mu;
-	pthread_cond_t more, less;
+	bool started, hashes;
+	pthread_cond_t more;
 	struct job *ring;
-	size_t cap, head, n;
+	size_t head, n;
 };
 
-static void *writer_main(void *data)
+struct pipeline {
+	pthread_mutex_t mu;
+	pthread_cond_t less;
+	bool stop;
+	size_t cap;
+	struct worker wk[2];	/* [0] writes, [1] hashes */
+};
+
+static void *worker_main(void *data)
 {
-	struct pipeline *pl = data;
+	struct worker *wk = data;
+	struct pipeline *pl = wk->pl;
 	pthread_mutex_lock(&pl->mu);
 	for (;;) {
-		while (!pl->n && !pl->stop)
-			pthread_cond_wait(&pl->more, &pl->mu);
-		if (!pl->n)
+		while (!wk->n && !pl->stop)
+			pthread_cond_wait(&wk->more, &pl->mu);
+		if (!wk->n)
 			break;
-		struct job j = pl->ring[pl->head];
-		pl->head = (pl->head + 1) % pl->cap;
-		pl->n--;
+		struct job j = wk->ring[wk->head];
+		wk->head = (wk->head + 1) % pl->cap;
+		wk->n--;
 		bool skip = j.x->wfailed;
 		pthread_mutex_unlock(&pl->mu);
-		int r = skip ? 0 : store_writer_write(j.x->w, j.buf, j.len, &j.x->err);
+		int r = 0;
+		if (skip)
+			;
+		else if (wk->hashes)
+			store_writer_hash(j.x->w, j.x->bufs[j.buf], j.len);
+		else
+			r = store_writer_write_data(j.x->w, j.x->bufs[j.buf], j.len, &j.x->err);
 		pthread_mutex_lock(&pl->mu);
 		if (r < 0)
 			j.x->wfailed = true;
-		j.x->free_bufs[j.x->n_free++] = j.buf;
+		j.x->refs[j.buf]--;
 		j.x->pending--;
 		pthread_cond_broadcast(&pl->less);
 	}
@@ -98,51 +119,66 @@ static int pipeline_init(struct pipeline *pl, size_t n_xfers, struct ckt_err *er
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->cap = n_xfers * XFER_NBUF + 1;
-	pl->ring = xcalloc(pl->cap, sizeof(*pl->ring));
 	pthread_mutex_init(&pl->mu, NULL);
-	pthread_cond_init(&pl->more, NULL);
 	pthread_cond_init(&pl->less, NULL);
-	int e = pthread_create(&pl->th, NULL, writer_main, pl);
-	if (e)
-		return ckt_err_errno(err, CKT_EIO, e, "start the blob writer thread");
-	pl->running = true;
+	for (size_t i = 0; i < ARRAY_SIZE(pl->wk); i++) {
+		struct worker *wk = &pl->wk[i];
+		wk->pl = pl;
+		wk->hashes = i == 1;
+		wk->ring = xcalloc(pl->cap, sizeof(*wk->ring));
+		pthread_cond_init(&wk->more, NULL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(pl->wk); i++) {
+		int e = pthread_create(&pl->wk[i].th, NULL, worker_main, &pl->wk[i]);
+		if (e)
+			return ckt_err_errno(err, CKT_EIO, e, "start a blob worker thread");
+		pl->wk[i].started = true;
+	}
 	return 0;
 }
 
 static void pipeline_release(struct pipeline *pl)
 {
-	if (pl->running) {
-		pthread_mutex_lock(&pl->mu);
-		pl->stop = true;
-		pthread_cond_signal(&pl->more);
-		pthread_mutex_unlock(&pl->mu);
-		pthread_join(pl->th, NULL);
+	pthread_mutex_lock(&pl->mu);
+	pl->stop = true;
+	for (size_t i = 0; i < ARRAY_SIZE(pl->wk); i++)
+		pthread_cond_signal(&pl->wk[i].more);
+	pthread_mutex_unlock(&pl->mu);
+	for (size_t i = 0; i < ARRAY_SIZE(pl->wk); i++) {
+		if (pl->wk[i].started)
+			pthread_join(pl->wk[i].th, NULL);
+		pthread_cond_destroy(&pl->wk[i].more);
+		free(pl->wk[i].ring);
 	}
-	pthread_cond_destroy(&pl->more);
 	pthread_cond_destroy(&pl->less);
 	pthread_mutex_destroy(&pl->mu);
-	free(pl->ring);
 }
 
-/* Queue the filled buffer and take a free one (waiting for the writer
- * when all are in flight).  -1 when the writer thread failed. */
+/* Queue the filled buffer to both workers and take a free one (waiting
+ * while all are in flight).  -1 when the writing thread failed. */
 static int xfer_flush(struct xfer *x)
 {
 	struct pipeline *pl = x->pl;
 	int r = 0;
 	pthread_mutex_lock(&pl->mu);
-	if (x->blen && !x->wfailed) {
-		pl->ring[(pl->head + pl->n) % pl->cap] = (struct job){ x, x->buf, x->blen };
-		pl->n++;
-		x->pending++;
-		x->buf = NULL;
-		pthread_cond_signal(&pl->more);
+	if (x->cur >= 0 && x->blen && !x->wfailed) {
+		for (size_t i = 0; i < ARRAY_SIZE(pl->wk); i++) {
+			struct worker *wk = &pl->wk[i];
+			wk->ring[(wk->head + wk->n) % pl->cap] = (struct job){ x, x->cur, x->blen };
+			wk->n++;
+			pthread_cond_signal(&wk->more);
+		}
+		x->refs[x->cur] = ARRAY_SIZE(pl->wk);
+		x->pending += ARRAY_SIZE(pl->wk);
+		x->cur = -1;
 	}
 	x->blen = 0;
-	if (!x->buf) {
-		while (!x->n_free)
+	while (x->cur < 0) {
+		for (int i = 0; i < XFER_NBUF && x->cur < 0; i++)
+			if (!x->refs[i])
+				x->cur = i;
+		if (x->cur < 0)
 			pthread_cond_wait(&pl->less, &pl->mu);
-		x->buf = x->free_bufs[--x->n_free];
 	}
 	if (x->wfailed)
 		r = -1;
@@ -150,7 +186,7 @@ static int xfer_flush(struct xfer *x)
 	return r;
 }
 
-/* Flush and wait until the writer has everything: only then may the
+/* Flush and wait until the workers have everything: only then may the
  * receiving thread look at or change the store writer. */
 static void xfer_sync(struct xfer *x)
 {
@@ -169,22 +205,22 @@ static void xfer_sync(struct xfer *x)
 /* Buffers live while the transfer does (nothing may be pending). */
 static void xfer_alloc_bufs(struct xfer *x)
 {
-	if (x->buf || x->n_free)
+	if (x->bufs[0])
 		return;
-	pthread_mutex_lock(&x->pl->mu);
 	for (size_t i = 0; i < XFER_NBUF; i++)
-		x->free_bufs[x->n_free++] = xmalloc(XFER_BUF);
-	pthread_mutex_unlock(&x->pl->mu);
+		x->bufs[i] = xmalloc(XFER_BUF);
+	x->cur = 0;
+	x->blen = 0;
 }
 
 static void xfer_free_bufs(struct xfer *x)
 {
-	free(x->buf);
-	x->buf = NULL;
+	for (size_t i = 0; i < XFER_NBUF; i++) {
+		free(x->bufs[i]);
+		x->bufs[i] = NULL;
+	}
+	x->cur = -1;
 	x->blen = 0;
-	for (size_t i = 0; i < x->n_free; i++)
-		free(x->free_bufs[i]);
-	x->n_free = 0;
 }
 
 static int64_t now_ms(void)
@@ -239,10 +275,10 @@ static size_t xfer_write(char *buf, size_t size, size_t nitems, void *data)
 		return len;
 	}
 	for (size_t off = 0; off < len;) {
-		if ((!x->buf || x->blen == XFER_BUF) && xfer_flush(x) < 0)
+		if ((x->cur < 0 || x->blen == XFER_BUF) && xfer_flush(x) < 0)
 			return 0;
 		size_t n = len - off < XFER_BUF - x->blen ? len - off : XFER_BUF - x->blen;
-		memcpy(x->buf + x->blen, buf + off, n);
+		memcpy(x->bufs[x->cur] + x->blen, buf + off, n);
 		x->blen += n;
 		off += n;
 	}
@@ -342,7 +378,7 @@ static int xfer_finish(struct xfer *x, CURLcode cc, struct ckt_err *err)
 				    x->d->digest, (long long)store_writer_size(x->w),
 				    (long long)x->d->size);
 	}
-	if (store_writer_commit(x->w, NULL, err) < 0)
+	if (!x->deferred && store_writer_commit(x->w, NULL, err) < 0)
 		return -err->code;
 	return 0;
 }
@@ -369,7 +405,7 @@ static void report_progress(struct img_registry *r, struct xfer *v, size_t n, ui
 	uint64_t done = base;
 	size_t left = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].w)
+		if (v[i].w && !v[i].done)
 			done += (uint64_t)v[i].have;
 		left += !v[i].done;
 	}
@@ -417,7 +453,12 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 			v[i].done = true;
 			continue;
 		}
-		v[i].w = store_writer_resume(s, d[i].digest, d[i].size, err);
+		/* Small blobs (configs) gain nothing from resuming: they get a
+		 * private temporary and appear in the store only when every blob
+		 * of the batch arrived, so a failed pull leaves no stray config. */
+		v[i].deferred = d[i].size >= 0 && d[i].size <= DEFERRED_MAX;
+		v[i].w = v[i].deferred ? store_writer_new(s, d[i].digest, d[i].size, err)
+				       : store_writer_resume(s, d[i].digest, d[i].size, err);
 		if (!v[i].w)
 			goto out;
 		total += d[i].size > 0 ? (uint64_t)d[i].size : 0;
@@ -467,14 +508,24 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 					(*fetched)++;
 				if (bytes)
 					*bytes += (uint64_t)store_writer_size(x->w);
-				store_writer_free(x->w);
-				x->w = NULL;
+				if (!x->deferred) {
+					store_writer_free(x->w);
+					x->w = NULL;
+				}
 				xfer_free_bufs(x);
 				x->done = true;
 				remaining--;
 			}
 		}
 		report_progress(r, v, n, done_bytes, total);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].deferred || !v[i].w)
+			continue;
+		if (store_writer_commit(v[i].w, NULL, err) < 0)
+			goto out;
+		store_writer_free(v[i].w);
+		v[i].w = NULL;
 	}
 	rc = 0;
 out:

@@ -1,13 +1,13 @@
 #pragma once
 /* Internal to libimg/registry*.c: the client's state and the helpers its
  * files share.  Includes curl; never include it from a public header. */
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "base/strbuf.h"
 #include "libimg/auth.h"
+#include "libimg/lazy_curl.h"
 #include "libimg/registry.h"
 
 enum reg_auth_scheme { REG_AUTH_NONE = 0, REG_AUTH_BASIC, REG_AUTH_BEARER, REG_AUTH_UNKNOWN };
@@ -24,6 +24,7 @@ struct img_registry {
 	char *domain;		/* as in references: "docker.io" */
 	char *host;		/* what is contacted: "registry-1.docker.io" */
 	char *base;		/* "https://host" once pinged, else NULL */
+	bool tls_dir;		/* a certs.d directory exists for the host */
 	enum reg_auth_scheme scheme;
 	char *realm, *service;	/* the bearer challenge */
 	bool creds_loaded;
@@ -54,12 +55,14 @@ struct reg_req {
 	bool follow;		/* follow redirects (without Authorization) */
 	bool no_ping;
 	bool no_retry;		/* do not retry 429/5xx (non-idempotent bodies) */
+	bool probe;		/* trying a scheme: a protocol error is an answer, not retried */
 	const char *body;	/* request body from memory … */
 	int body_fd;		/* … or from this fd (-1 when unused) at body_off */
 	uint64_t body_off, body_len, body_pos;
 	size_t max;		/* response body limit (0: 64 KiB) */
 	/* response */
 	long status;
+	CURLcode cc;		/* libcurl's result of the last attempt */
 	struct ckt_buf resp;
 	bool too_big;
 	struct reg_hdrs h;
@@ -70,6 +73,11 @@ struct reg_req {
 int reg_request(struct img_registry *r, struct reg_req *q, struct ckt_err *err);
 void reg_req_release(struct reg_req *q);
 int reg_ping(struct img_registry *r, struct ckt_err *err);
+/* Perform q on path ("/v2/...") of r: when r's scheme is not known yet,
+ * the request itself finds it (as the ping would, without its round trip)
+ * and sets r->base.  *url receives the URL q->url points to. */
+int reg_request_at(struct img_registry *r, struct reg_req *q, const char *path, char **url,
+		   struct ckt_err *err);
 
 void reg_setup_handle(struct img_registry *r, CURL *h, char *errbuf);
 int reg_curl_fail(struct ckt_err *err, CURLcode c, const char *errbuf, const char *fmt, ...)
@@ -78,6 +86,8 @@ int reg_status_fail(struct ckt_err *err, long status, const char *body, size_t l
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void reg_error_text(const char *body, size_t len, char *out, size_t outlen);
 bool reg_curl_retryable(CURLcode c);
+/* Nothing answered at all (no connection, no name, a timeout). */
+bool reg_curl_unreachable(CURLcode c);
 long reg_backoff_ms(unsigned attempt, const struct reg_hdrs *h);
 void reg_sleep_ms(long ms);
 char *reg_url(struct img_registry *r, const char *repo, const char *kind, const char *ref);

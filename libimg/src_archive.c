@@ -9,14 +9,13 @@
  * is done the index decides which entries the image needs: those are
  * committed (each verified against its digest), the rest are discarded with
  * their writers, so a failed or partial fetch publishes nothing. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "base/path.h"
 #include "base/xalloc.h"
 #include "libimg/json.h"
+#include "libimg/lazy_archive.h"
 #include "libimg/manifest.h"
 #include "libimg/ref.h"
 #include "libimg/source.h"

@@ -494,6 +494,20 @@ static const char *writer_name(const struct store_writer *w)
 int store_writer_write(struct store_writer *w, const void *data, size_t len,
 		       struct ckt_err *err)
 {
+	if (store_writer_write_data(w, data, len, err) < 0)
+		return -1;
+	store_writer_hash(w, data, len);
+	return 0;
+}
+
+void store_writer_hash(struct store_writer *w, const void *data, size_t len)
+{
+	store_hasher_update(w->h, data, len);
+}
+
+int store_writer_write_data(struct store_writer *w, const void *data, size_t len,
+			    struct ckt_err *err)
+{
 	assert(!w->done);
 	if (w->broken)
 		return ckt_err_failw(err, CKT_EIO, "an earlier write failed", "write blob %s",
@@ -508,7 +522,6 @@ int store_writer_write(struct store_writer *w, const void *data, size_t len,
 		w->broken = true;
 		return ckt_err_wrap(err, "write blob %s to '%s'", writer_name(w), w->tmp);
 	}
-	store_hasher_update(w->h, data, len);
 	w->size += (int64_t)len;
 	/* Start writeback as data arrives so the fsync at commit has little
 	 * left to wait for (large downloads: ~2x faster end to end). */

@@ -88,6 +88,14 @@ struct store_writer *store_writer_new(struct store *s, const char *expected,
 				      int64_t expected_size, struct ckt_err *err);
 int store_writer_write(struct store_writer *w, const void *data, size_t len,
 		       struct ckt_err *err);
+/* The two halves of store_writer_write, for callers that hash and write on
+ * two threads at once: every byte must go through both, in the same order.
+ * store_writer_write_data writes (and checks the size); store_writer_hash
+ * hashes.  Neither touches what the other does, so one thread may call
+ * each concurrently; everything else waits until both are done. */
+int store_writer_write_data(struct store_writer *w, const void *data, size_t len,
+			    struct ckt_err *err);
+void store_writer_hash(struct store_writer *w, const void *data, size_t len);
 /* Bytes written so far. */
 int64_t store_writer_size(const struct store_writer *w);
 /* The digest (in the writer's algorithm) of the bytes written so far, into

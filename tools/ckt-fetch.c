@@ -201,6 +201,7 @@ int main(int argc, char **argv)
 	fo.progress = progress;
 	fo.progress_data = &c;
 
+	img_fetch_preload(srcs, n);
 	_cleanup_store_ struct store *s = cli_store_open(&c, 0, &err);
 	if (!s)
 		return cli_exit(&c, cli_error(&c, &err));

@@ -2,8 +2,6 @@
  * libimg/unpack: in-root resolution (openat2 and the O_NOFOLLOW walk),
  * entry names, umoci's rootless xattr, layer semantics and hostile layers
  * built in memory with libarchive. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +9,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "libimg/lazy_archive.h"
 #include "unit.h"
 
 #include "base/cleanup.h"

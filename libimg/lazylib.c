@@ -1,0 +1,90 @@
+/* Shared libraries loaded on first use.  See lazylib.h. */
+#include "libimg/lazylib.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "libimg/lazy_archive.h"
+#include "libimg/lazy_curl.h"
+
+#ifndef IMG_LIBCURL_SONAME
+#error "IMG_LIBCURL_SONAME must name libcurl's soname (the Makefile finds it)"
+#endif
+#ifndef IMG_LIBARCHIVE_SONAME
+#error "IMG_LIBARCHIVE_SONAME must name libarchive's soname (the Makefile finds it)"
+#endif
+
+static _Noreturn void cannot_load(const char *soname, const char *what)
+{
+	fprintf(stderr, "%s: error: cannot load %s (%s)\n", program_invocation_short_name, soname,
+		what ? what : "unknown error");
+	exit(1);
+}
+
+void *img_lazylib_sym(void *handle, const char *soname, const char *name)
+{
+	dlerror();
+	void *p = dlsym(handle, name);
+	if (!p)
+		cannot_load(soname, dlerror());
+	return p;
+}
+
+void img_lazylib_load(struct img_lazylib *l)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&mu);
+	if (!__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE)) {
+		void *h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			cannot_load(l->soname, dlerror());
+		l->bind(h);
+		__atomic_store_n(&l->ready, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static void *preload_main(void *l)
+{
+	img_lazylib_load(l);
+	return NULL;
+}
+
+void img_lazylib_preload(struct img_lazylib *l)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	if (__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE) || pthread_attr_init(&a))
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	/* Not started: the first call loads it instead. */
+	(void)pthread_create(&t, &a, preload_main, l);
+	pthread_attr_destroy(&a);
+}
+
+#define BIND(table, soname, f) table.f = (__typeof__(table.f))img_lazylib_sym(h, soname, #f);
+
+struct img_curl_fns img_curl_fns;
+
+static void bind_curl(void *h)
+{
+#define BIND_CURL(f) BIND(img_curl_fns, IMG_LIBCURL_SONAME, f)
+	IMG_CURL_FUNCS(BIND_CURL)
+#undef BIND_CURL
+}
+
+struct img_lazylib img_curl_lib = { .soname = IMG_LIBCURL_SONAME, .bind = bind_curl };
+
+struct img_archive_fns img_archive_fns;
+
+static void bind_archive(void *h)
+{
+#define BIND_ARCHIVE(f) BIND(img_archive_fns, IMG_LIBARCHIVE_SONAME, f)
+	IMG_ARCHIVE_FUNCS(BIND_ARCHIVE)
+#undef BIND_ARCHIVE
+}
+
+struct img_lazylib img_archive_lib = { .soname = IMG_LIBARCHIVE_SONAME, .bind = bind_archive };
