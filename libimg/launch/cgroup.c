@@ -94,8 +94,9 @@ static bool find_hier(const char *ctrl, struct hier *h)
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)
 			continue;
+		/* "ID:CONTROLLERS:PATH"; v2's line is "0::PATH". */
+		*c1 = '\0';
 		*c2 = '\0';
-		line[strcspn(line, "\n")] = '\0';
 		c2[1 + strcspn(c2 + 1, "\n")] = '\0';
 		if (ctrl ? !opt_has(c1 + 1, ctrl) : (strcmp(line, "0") || c1[1]))
 			continue;
@@ -120,14 +121,14 @@ static char *own_dir(const struct hier *h)
 	return ckt_path_join(h->mnt, *rel ? rel : "/");
 }
 
-/* Whether v2 offers ctrl in the caller's cgroup. */
-static bool v2_has(const char *dir, const char *ctrl)
+/* Whether the space-separated list in dir/file names word. */
+static bool file_has(const char *dir, const char *file, const char *word)
 {
-	_cleanup_free_ char *path = ckt_path_join(dir, "cgroup.controllers");
+	_cleanup_free_ char *path = ckt_path_join(dir, file);
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char word[64];
-	while (f && fscanf(f, "%63s", word) == 1)
-		if (!strcmp(word, ctrl))
+	char w[64];
+	while (f && fscanf(f, "%63s", w) == 1)
+		if (!strcmp(w, word))
 			return true;
 	return false;
 }
@@ -143,6 +144,74 @@ static int add_dir(struct launch_cgroup *cg, const char *dir, struct ckt_err *er
 	return 0;
 }
 
+/* The leaf that holds the processes of a cgroup v2 directory whose
+ * controllers are delegated to children (see v2_delegate). */
+#define V2_LEAF "ckt-leaf"
+
+/* Move every process of dir into dir/V2_LEAF. */
+static int v2_empty_into_leaf(const char *dir, struct ckt_err *err)
+{
+	_cleanup_free_ char *leaf = ckt_path_join(dir, V2_LEAF);
+	_cleanup_free_ char *procs = ckt_path_join(dir, "cgroup.procs");
+	_cleanup_fclose_ FILE *f = NULL;
+	char pid[32];
+
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return ckt_err_sys(err, CKT_EIO, "create cgroup '%s'", leaf);
+	if (!(f = fopen(procs, "re")))
+		return ckt_err_sys(err, CKT_EIO, "open '%s'", procs);
+	while (fscanf(f, "%31s", pid) == 1) {
+		struct ckt_err e = CKT_ERR_INIT;
+		/* A process that exited meanwhile is no obstacle. */
+		if (write_file(leaf, "cgroup.procs", pid, &e) < 0 && e.errnum != ESRCH) {
+			*err = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Delegate to the children of dir (the caller's v2 cgroup) every
+ * controller it has, as crun does, so that the container's limits and
+ * accounting work there.  cgroup v2's no-internal-process rule refuses that
+ * (EBUSY) while dir itself holds processes (ckt-exec, its caller's shell):
+ * as in a systemd unit with Delegate=yes, they move first into a leaf,
+ * dir/ckt-leaf, of which the container's cgroup is a sibling.  A controller
+ * that cannot be delegated is an error only when need names it; in the
+ * hierarchy's root (root) only those are delegated. */
+static int v2_delegate(const char *dir, bool root, const char *const *need, size_t n_need,
+		       struct ckt_err *err)
+{
+	_cleanup_free_ char *path = ckt_path_join(dir, "cgroup.controllers");
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char ctrl[64];
+
+	while (f && fscanf(f, "%63s", ctrl) == 1) {
+		bool needed = false;
+		for (size_t i = 0; i < n_need; i++)
+			needed |= need[i] && !strcmp(need[i], ctrl);
+		/* The host's root cgroup is the host's to configure: there, only
+		 * what a limit needs. */
+		if ((root && !needed) || file_has(dir, "cgroup.subtree_control", ctrl))
+			continue;
+		_cleanup_free_ char *plus = xasprintf("+%s", ctrl);
+		struct ckt_err e = CKT_ERR_INIT;
+		int ret = write_file(dir, "cgroup.subtree_control", plus, &e);
+		/* Processes may be forked into dir meanwhile: try twice. */
+		for (int tries = 0; ret < 0 && e.errnum == EBUSY && tries < 2; tries++) {
+			ckt_err_clear(&e);
+			if (v2_empty_into_leaf(dir, &e) < 0)
+				break;
+			ret = write_file(dir, "cgroup.subtree_control", plus, &e);
+		}
+		if (ret < 0 && needed) {
+			*err = e;
+			return ckt_err_wrap(err, "delegate the %s controller", ctrl);
+		}
+	}
+	return 0;
+}
+
 int launch_cgroup_create(const char *name, const struct launch_limits *limits,
 			 struct launch_cgroup *cg, struct ckt_err *err)
 {
@@ -150,48 +219,56 @@ int launch_cgroup_create(const char *name, const struct launch_limits *limits,
 	 * can set the others later; only the requested ones must exist. */
 	static const char *const want[] = { "memory", "cpu", "pids" };
 	bool need[] = { limits->memory != 0, limits->cpu_milli != 0, limits->pids != 0 };
-	size_t nwant = ARRAY_SIZE(want);
+	bool in_v2[ARRAY_SIZE(want)] = { false };
 	struct hier v2;
-	bool have_v2;
-	_cleanup_free_ char *v2own = NULL;
+	_cleanup_free_ char *base = NULL;
 	_cleanup_free_ char *leaf = xasprintf("ckt-%s", name);
 
 	memset(cg, 0, sizeof(*cg));
 	if (!need[0] && !need[1] && !need[2])
 		return 0;
-	have_v2 = find_hier(NULL, &v2);
-	if (have_v2)
-		v2own = own_dir(&v2);
-	hier_release(&v2);
-
-	for (size_t i = 0; i < nwant; i++) {
-		_cleanup_free_ char *dir = NULL;
-		if (have_v2 && v2_has(v2own, want[i])) {
-			/* Delegate the controller to our children.  This fails with
-			 * EBUSY when our own cgroup holds processes and is not the
-			 * root (v2's no-internal-processes rule). */
-			_cleanup_free_ char *plus = xasprintf("+%s", want[i]);
-			if (write_file(v2own, "cgroup.subtree_control", plus, err) < 0) {
-				if (!need[i]) {
-					ckt_err_clear(err);
-					continue;
-				}
-				goto fail;
-			}
-			dir = ckt_path_join(v2own, leaf);
-		} else {
-			struct hier h;
-			if (!find_hier(want[i], &h)) {
-				if (!need[i])
-					continue;
-				ckt_err_fail(err, CKT_EIO,
-					     "no cgroup hierarchy offers the '%s' controller", want[i]);
-				goto fail;
-			}
-			_cleanup_free_ char *own = own_dir(&h);
-			hier_release(&h);
-			dir = ckt_path_join(own, leaf);
+	if (find_hier(NULL, &v2)) {
+		base = own_dir(&v2);
+		bool root = !strcmp(base, v2.mnt);
+		hier_release(&v2);
+		/* Moved into the leaf by an earlier run: the container's cgroup is
+		 * a sibling of the leaf, never a child (no nesting run by run). */
+		char *slash = strrchr(base, '/');
+		if (slash && slash != base && !strcmp(slash + 1, V2_LEAF))
+			*slash = '\0';
+		const char *need_v2[ARRAY_SIZE(want)] = { NULL };
+		bool any = false;
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+			in_v2[i] = file_has(base, "cgroup.controllers", want[i]);
+			need_v2[i] = in_v2[i] && need[i] ? want[i] : NULL;
+			any |= need_v2[i] != NULL;
 		}
+		/* With every limit in v1 (hybrid hosts) the container still gets
+		 * a v2 cgroup, for accounting, when we may make one. */
+		_cleanup_free_ char *dir = ckt_path_join(base, leaf);
+		if (v2_delegate(base, root, need_v2, ARRAY_SIZE(want), err) < 0 ||
+		    add_dir(cg, dir, err) < 0) {
+			if (any)
+				goto fail;
+			ckt_err_clear(err);
+			memset(in_v2, 0, sizeof(in_v2));
+		}
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		if (in_v2[i])
+			continue;
+		struct hier h;
+		if (!find_hier(want[i], &h)) {
+			if (!need[i])
+				continue;
+			ckt_err_fail(err, CKT_EIO, "no cgroup hierarchy offers the '%s' controller",
+				     want[i]);
+			goto fail;
+		}
+		_cleanup_free_ char *own = own_dir(&h);
+		hier_release(&h);
+		_cleanup_free_ char *dir = ckt_path_join(own, leaf);
 		if (add_dir(cg, dir, err) < 0) {
 			if (!need[i] && (err->errnum == EACCES || err->errnum == EROFS)) {
 				ckt_err_clear(err);

@@ -2,8 +2,13 @@
 /* Resource limits of a container: a new child cgroup of the caller's own
  * (so systemd still accounts the container to the caller's unit), in the
  * cgroup v2 hierarchy for the controllers it has, and in the v1 hierarchy of
- * each controller v2 lacks (hybrid hosts).  No daemon: the directories are
- * found again through the container's state file (ckt update). */
+ * each controller v2 lacks (hybrid hosts).  In v2 the caller's cgroup
+ * delegates every controller it has to its children, as crun does; when it
+ * holds processes (v2's no-internal-process rule), they first move into a
+ * leaf "ckt-leaf" beside the containers' cgroups, as in a systemd unit with
+ * Delegate=yes, and later runs from that leaf put their containers beside
+ * it.  No daemon: the directories are found again through the container's
+ * state file (ckt update). */
 #include <stddef.h>
 #include <sys/types.h>
 
