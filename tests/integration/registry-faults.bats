@@ -3,7 +3,8 @@
 # fault-proxy.py) in front of the token-auth registry: cut connections
 # resume with Range (in the same run and the next), corrupt data is refused
 # with the store unchanged, 500 and 429 are retried, and redirects to a
-# blob host do not carry the registry's Authorization.
+# blob host do not carry the registry's Authorization; http_proxy and
+# no_proxy are honoured (the same script is a forward proxy too).
 
 load lib
 load ../fixtures/registry/registry
@@ -105,4 +106,24 @@ fetch() { ckt-fetch --creds tok:tokpass "$@"; }
 		return 1
 	fi
 	run -0 ckt-image fsck
+}
+
+@test "http_proxy carries every request, token service included; no_proxy bypasses it" {
+	http_proxy="http://$PROXY" HTTP_PROXY= no_proxy= NO_PROXY= run -0 fetch "$TOKEN/fx/tiny:1"
+	# the registry (manifest, blobs) and its token server, both through the proxy
+	grep '"proxied": "'"$TOKEN"'"' "$PLOG" | grep -q '/manifests/'
+	grep '"proxied": "'"$TOKEN"'"' "$PLOG" | grep -q '/blobs/sha256'
+	grep '"proxied": "127.0.0.1:'"$(ckt_port 2)"'"' "$PLOG" | grep -q '/token'
+	run -0 ckt-image fsck
+	# the proxy's faults reach ckt like any answer: a flipped blob is refused
+	ckt-image rm "$TOKEN/fx/tiny:1" >/dev/null
+	ckt-image gc >/dev/null
+	fault flip 1
+	http_proxy="http://$PROXY" no_proxy= NO_PROXY= run -3 fetch "$TOKEN/fx/tiny:1"
+	assert_output_contains "does not match"
+	# no_proxy: straight to the registry, nothing more in the proxy's log
+	fault off 0
+	: >"$PLOG"
+	http_proxy="http://$PROXY" no_proxy=127.0.0.1 run -0 fetch "$TOKEN/fx/tiny:1"
+	[ ! -s "$PLOG" ]
 }
