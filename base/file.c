@@ -181,6 +181,8 @@ int ckt_afile_commit(struct ckt_afile *af, struct ckt_err *err)
 	if (rename(af->tmp, af->path) < 0)
 		return ckt_err_sys(err, CKT_EIO, "rename '%s' to '%s'", af->tmp, af->path);
 	af->committed = true;
+	if (af->no_dir_sync)
+		return 0;
 
 	_cleanup_free_ char *dir = xstrdup(af->path);
 	char *slash = strrchr(dir, '/');
@@ -207,12 +209,26 @@ void ckt_afile_release(struct ckt_afile *af)
 	errno = e;
 }
 
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			bool dir_sync, struct ckt_err *err)
+{
+	_cleanup_afile_ struct ckt_afile af = CKT_AFILE_INIT;
+	if (ckt_afile_open(&af, path, mode, err) < 0)
+		return ckt_err_wrap(err, "write '%s'", path);
+	af.no_dir_sync = !dir_sync;
+	if (ckt_write_all(af.fd, data, len, err) < 0 || ckt_afile_commit(&af, err) < 0)
+		return ckt_err_wrap(err, "write '%s'", path);
+	return 0;
+}
+
 int ckt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			  struct ckt_err *err)
 {
-	_cleanup_afile_ struct ckt_afile af = CKT_AFILE_INIT;
-	if (ckt_afile_open(&af, path, mode, err) < 0 || ckt_write_all(af.fd, data, len, err) < 0 ||
-	    ckt_afile_commit(&af, err) < 0)
-		return ckt_err_wrap(err, "write '%s'", path);
-	return 0;
+	return write_atomic(path, data, len, mode, true, err);
+}
+
+int ckt_write_file_atomic_nodirsync(const char *path, const void *data, size_t len,
+				    mode_t mode, struct ckt_err *err)
+{
+	return write_atomic(path, data, len, mode, false, err);
 }

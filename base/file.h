@@ -38,9 +38,10 @@ struct ckt_afile {
 	char *path;	/* final name */
 	char *tmp;	/* temporary name in the same directory */
 	bool committed;
+	bool no_dir_sync; /* the caller fsyncs the directory, once for several files */
 };
 
-#define CKT_AFILE_INIT { -1, NULL, NULL, false }
+#define CKT_AFILE_INIT { -1, NULL, NULL, false, false }
 
 /* Open a temporary file beside path (mode applied at commit). */
 int ckt_afile_open(struct ckt_afile *af, const char *path, mode_t mode, struct ckt_err *err);
@@ -53,3 +54,7 @@ void ckt_afile_release(struct ckt_afile *af);
 /* Write data to path atomically with mode. */
 int ckt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			  struct ckt_err *err);
+/* The same, leaving the fsync of path's directory (which makes the rename
+ * durable) to the caller, who may do it once for several files. */
+int ckt_write_file_atomic_nodirsync(const char *path, const void *data, size_t len,
+				    mode_t mode, struct ckt_err *err);

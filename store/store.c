@@ -183,7 +183,7 @@ static int mkdir_in(struct store *s, const char *name, bool *created, struct ckt
 	return ckt_err_sys(err, CKT_EIO, "create directory '%s/%s'", s->root, name);
 }
 
-static int write_new_index(const char *path, struct ckt_err *err);
+static int write_new_index(const char *path, bool dir_sync, struct ckt_err *err);
 
 /* Create whatever part of the layout is missing.  oci-layout comes first so
  * that a crash half-way leaves a layout the next open completes, rather
@@ -196,9 +196,10 @@ static int create_layout(struct store *s, struct ckt_err *err)
 		return r;
 	if (r == 0) {
 		_cleanup_free_ char *path = root_path(s, LAYOUT_FILE);
-		if (ckt_write_file_atomic(path, LAYOUT_CONTENT, strlen(LAYOUT_CONTENT), FILE_MODE,
-					  err) < 0)
+		if (ckt_write_file_atomic_nodirsync(path, LAYOUT_CONTENT, strlen(LAYOUT_CONTENT),
+						    FILE_MODE, err) < 0)
 			return -1;
+		created = true;
 	}
 	if (mkdir_in(s, "blobs", &created, err) < 0 ||
 	    mkdir_in(s, "blobs/sha256", &created, err) < 0 || mkdir_in(s, "tmp", &created, err) < 0)
@@ -208,10 +209,12 @@ static int create_layout(struct store *s, struct ckt_err *err)
 	if (faccessat(s->rootfd, INDEX_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return ckt_err_sys(err, CKT_EIO, "access '%s'", index);
-		if (write_new_index(index, err) < 0)
+		if (write_new_index(index, false, err) < 0)
 			return -1;
+		created = true;
 	}
-	/* The atomic writes fsynced the root; the new directories need it too. */
+	/* One fsync of the root makes the new names durable, files and
+	 * directories alike (the files' data was fsynced before the renames). */
 	return created ? ckt_fsync_dir(s->root, err) : 0;
 }
 
@@ -589,7 +592,7 @@ static int writer_publish(struct store_writer *w, const char *digest, struct ckt
 		return ckt_err_sys(err, CKT_EIO, "rename '%s' to '%s'", w->tmp, path);
 	w->done = true;
 	writer_discard(w);
-	return ckt_fsync_dir(dir, err);
+	return 0; /* the directory: sync_blob_dirs(), before a ref names it */
 }
 
 int store_writer_commit(struct store_writer *w, char out[STORE_DIGEST_MAX], struct ckt_err *err)
@@ -853,7 +856,7 @@ int store_ref_list(struct store *s, struct store_ref **out, size_t *n, struct ck
 
 /* Two-space indentation keeps index.json readable and diffable by hand;
  * jansson keeps insertion order, so unknown keys stay where they were. */
-static int index_write(const char *path, json_t *idx, struct ckt_err *err)
+static int index_write(const char *path, json_t *idx, bool dir_sync, struct ckt_err *err)
 {
 	_cleanup_free_ char *text = json_dumps(idx, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!text)
@@ -861,7 +864,8 @@ static int index_write(const char *path, json_t *idx, struct ckt_err *err)
 	/* A final newline, as text files have. */
 	size_t len = strlen(text);
 	_cleanup_free_ char *data = xasprintf("%s\n", text);
-	return ckt_write_file_atomic(path, data, len + 1, FILE_MODE, err);
+	return dir_sync ? ckt_write_file_atomic(path, data, len + 1, FILE_MODE, err)
+			: ckt_write_file_atomic_nodirsync(path, data, len + 1, FILE_MODE, err);
 }
 
 static json_t *index_new(void)
@@ -873,10 +877,30 @@ static json_t *index_new(void)
 	return j;
 }
 
-static int write_new_index(const char *path, struct ckt_err *err)
+static int write_new_index(const char *path, bool dir_sync, struct ckt_err *err)
 {
 	_cleanup_json_ json_t *idx = index_new();
-	return index_write(path, idx, err);
+	return index_write(path, idx, dir_sync, err);
+}
+
+/* Blobs are renamed into blobs/<alg>/ without an fsync of the directory
+ * each (their data is fsynced before the rename): a ref is what makes a
+ * blob matter, so every index.json update first makes the blob
+ * directories durable, once, whoever renamed into them. */
+static int sync_blob_dirs(struct store *s, struct ckt_err *err)
+{
+	for (enum store_digest_alg a = STORE_DIGEST_SHA256; a <= STORE_DIGEST_SHA512; a++) {
+		_cleanup_free_ char *dir = xasprintf("%s/blobs/%s", s->root, store_digest_alg_name(a));
+		_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return ckt_err_sys(err, CKT_EIO, "open directory '%s'", dir);
+		}
+		if (fsync(fd) < 0 && errno != EINVAL)
+			return ckt_err_sys(err, CKT_EIO, "fsync directory '%s'", dir);
+	}
+	return 0;
 }
 
 typedef int (*index_edit_fn)(json_t *manifests, void *data, struct ckt_err *err);
@@ -901,7 +925,9 @@ static int index_update(struct store *s, index_edit_fn edit, void *data, struct 
 		idx = index_new();
 	if (edit(json_object_get(idx, "manifests"), data, err) < 0)
 		return -1;
-	return index_write(path, idx, err);
+	if (sync_blob_dirs(s, err) < 0)
+		return -1;
+	return index_write(path, idx, true, err);
 }
 
 struct ref_edit {
