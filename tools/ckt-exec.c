@@ -51,7 +51,7 @@ static const char usage[] =
 	"  --cpus N                CPU limit (0.5 = half a CPU)\n"
 	"  --pids-limit N          limit on processes\n"
 	"  --private-users         as root: map container root to unprivileged ids\n"
-	"  --security-opt no-new-privileges\n"
+	"  --security-opt no-new-privileges|seccomp=unconfined\n"
 	"  --pull missing|always|never  fetch REF first (default: missing)\n"
 	"  --platform OS/ARCH[/VARIANT] image of an index to run\n"
 	CLI_VERIFY_USAGE
@@ -251,9 +251,13 @@ static bool parse_option(struct cli *c, struct opts *o, int opt, const char *arg
 	}
 	case OPT_PRIVATE_USERS: s->private_users = true; break;
 	case OPT_SECURITY_OPT:
-		if (strcmp(arg, "no-new-privileges") && strcmp(arg, "no-new-privileges:true"))
-			cli_usage_error(c, "unsupported --security-opt '%s'", arg);
-		s->no_new_privs = true;
+		if (!strcmp(arg, "seccomp=unconfined") || !strcmp(arg, "seccomp:unconfined"))
+			s->seccomp_unconfined = true;
+		else if (!strcmp(arg, "no-new-privileges") || !strcmp(arg, "no-new-privileges:true"))
+			s->no_new_privs = true;
+		else
+			cli_usage_error(c, "unsupported --security-opt '%s' (no-new-privileges, "
+				       "seccomp=unconfined)", arg);
 		break;
 	case OPT_PULL:
 		add_str(&o->helper_args, &o->n_helper_args, xasprintf("--pull=%s", arg));

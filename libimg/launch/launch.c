@@ -34,6 +34,7 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "libimg/launch/cgroup.h"
+#include "libimg/launch/seccomp.h"
 #include "libimg/launch/setup.h"
 #include "libimg/launch/state.h"
 
@@ -110,6 +111,9 @@ static int check_spec(const struct launch_spec *s, struct ckt_err *err)
 {
 	if (!s->argv || !s->argv[0] || !*s->argv[0])
 		return ckt_err_fail(err, CKT_EUSAGE, "no command to run");
+	if (!s->seccomp_unconfined && !launch_seccomp_supported())
+		return ckt_err_fail(err, CKT_EUSAGE, "no seccomp filter for this architecture "
+						     "(--security-opt seccomp=unconfined runs without)");
 	if (!s->rootfs == !s->lower)
 		return ckt_err_fail(err, CKT_EUSAGE, "exactly one of a root directory and "
 						     "lower directories is needed");

@@ -76,6 +76,8 @@ struct launch_spec {
 	bool stdin_open;		/* -i: stdin reaches the container */
 	bool init;			/* a reaping init as PID 1, the command as its child */
 	bool no_new_privs;
+	bool seccomp_unconfined;	/* no seccomp filter (else the default deny-list,
+					 * libimg/launch/seccomp.h) */
 	uint64_t caps;			/* capability bounding set; 0: docker's default set */
 
 	/* Namespaces and identity. */

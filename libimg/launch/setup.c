@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "base/cleanup.h"
 #include "base/path.h"
 #include "base/xalloc.h"
+#include "libimg/launch/seccomp.h"
 
 static struct launch_ctx *cur;
 /* The private tmpfs for the generated /etc files: the one holding the upper
@@ -628,6 +630,11 @@ void launch_child(struct launch_ctx *ctx)
 	}
 	if (s->tty)
 		tty = make_tty();
+	/* The filter while we still hold CAP_SYS_ADMIN (no no_new_privs
+	 * needed); nothing it refuses is called after this. */
+	if (!s->seccomp_unconfined &&
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, launch_seccomp_default()) < 0)
+		die_sys("install the seccomp filter");
 	become_user();
 	if (fchdir(cwd) < 0)
 		die_sys("enter working directory '%s'", s->cwd);

@@ -79,6 +79,9 @@ rootless_checks() {
 	run -1 rx "$u" "$img" -- ls /etc/resolv.conf
 	run -0 rx "$u" "$img" -- id
 	[[ "$output" == "uid=1000 gid=1000 "* ]]
+	# The default seccomp filter applies rootless too.
+	run -1 rx "$u" "$img" -- mempolicy
+	run -0 rx "$u" --security-opt seccomp=unconfined "$img" -- mempolicy
 	run -42 rx "$u" "$img" -- exit 42
 	run -127 rx "$u" --entrypoint /nonexistent "$img"
 	run -0 rx "$u" --net none "$img" -- net

@@ -245,6 +245,24 @@ v2_run() {
 	[ "$(find "$V2T" -mindepth 1 -maxdepth 1 -type d)" = "$V2T/ckt-leaf" ]
 }
 
+@test "seccomp: the default filter refuses what docker's does (EPERM); seccomp=unconfined lifts it" {
+	run -1 --separate-stderr x "$IMG" -- mempolicy
+	[[ "$stderr" == *"get_mempolicy: Operation not permitted"* ]]
+	run -1 --separate-stderr x -u root "$IMG" -- userns
+	[[ "$stderr" == *"unshare: Operation not permitted"* ]]
+	run -0 x "$IMG" -- id
+	run -0 x "$IMG" -- cat /proc/self/status
+	[[ "$output" == *$'Seccomp:\t2'* ]]
+	# Without the filter, both calls work (no capability guards them).
+	run -0 x --security-opt seccomp=unconfined "$IMG" -- mempolicy
+	[ "$output" = ok ]
+	run -0 x --security-opt seccomp=unconfined -u root "$IMG" -- userns
+	[ "$output" = ok ]
+	run -0 x --security-opt seccomp=unconfined "$IMG" -- cat /proc/self/status
+	[[ "$output" == *$'Seccomp:\t0'* ]]
+	run -2 x --security-opt seccomp=/etc/profile.json "$IMG" -- id
+}
+
 @test "--net=none: only lo; volumes: read-only cannot be written, symlinked source refused" {
 	run -0 x --net none "$IMG" -- net
 	[ "$output" = lo ]
