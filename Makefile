@@ -27,8 +27,8 @@ ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 LAZY_PKGS := libcurl libarchive
 soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
 	sed -n 's/^ *SONAME *//p')
-LIBCURL_SONAME := $(call soname,curl)
-LIBARCHIVE_SONAME := $(call soname,archive)
+LIBCURL_SONAME := $(or $(call soname,curl),libcurl.so.4)
+LIBARCHIVE_SONAME := $(or $(call soname,archive),libarchive.so.13)
 ALL_CFLAGS += -DIMG_LIBCURL_SONAME='"$(LIBCURL_SONAME)"' \
 	-DIMG_LIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out $(LAZY_PKGS),$(PKGS))) -lpthread

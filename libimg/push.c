@@ -10,6 +10,8 @@
 #include "base/xalloc.h"
 #include "libimg/dest.h"
 #include "libimg/image.h"
+#include "libimg/lazy_archive.h"
+#include "libimg/lazy_curl.h"
 #include "libimg/manifest.h"
 #include "libimg/ref.h"
 
@@ -248,6 +250,14 @@ out:
 	img_ref_release(&dref);
 	img_ref_release(&sref);
 	return r < 0 ? -err->code : 0;
+}
+
+void img_push_preload(const char *dest)
+{
+	if (!strncmp(dest, "docker://", 9))
+		img_curl_preload();
+	else if (!strncmp(dest, "oci-archive:", 12) || !strncmp(dest, "docker-archive:", 15))
+		img_archive_preload();
 }
 
 int img_push(struct store *s, const char *ref, const char *dest, const struct img_push_opts *o,

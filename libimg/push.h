@@ -38,6 +38,10 @@ struct img_push_result {
 };
 void img_push_result_release(struct img_push_result *r);
 
+/* Start loading, in the background, the library that pushing to dest
+ * needs (libcurl for docker://, libarchive for archives; libimg/lazylib.h). */
+void img_push_preload(const char *dest);
+
 /* Push the image ref (a name, pinned reference or digest in s) to dest.
  * dest "docker://…" is a registry; oci:, oci-archive: and docker-archive:
  * go through img_dest_write().  When ref names an index, only the manifest

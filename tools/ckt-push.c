@@ -146,6 +146,7 @@ int main(int argc, char **argv)
 	if (!c.progress)
 		ro.progress = NULL;
 
+	img_push_preload(dest);
 	_cleanup_store_ struct store *s = cli_store_open(&c, STORE_READONLY, &err);
 	if (!s)
 		return cli_exit(&c, cli_error(&c, &err));
