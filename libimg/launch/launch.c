@@ -324,9 +324,10 @@ static int write_proc(pid_t pid, const char *file, const char *data, struct ckt_
 	return 0;
 }
 
-/* Run newuidmap or newgidmap (setuid helpers from the uidmap package). */
-static int run_idmap(const char *tool, pid_t pid, unsigned id, unsigned long start,
-		     unsigned long count, struct ckt_err *err)
+/* Start newuidmap or newgidmap (setuid helpers from the uidmap package);
+ * the pid, or -1. */
+static pid_t spawn_idmap(const char *tool, pid_t pid, unsigned id, unsigned long start,
+			 unsigned long count)
 {
 	char spid[16], sid[16], sstart[24], scount[24];
 	snprintf(spid, sizeof(spid), "%d", (int)pid);
@@ -336,8 +337,6 @@ static int run_idmap(const char *tool, pid_t pid, unsigned id, unsigned long sta
 	char zero[] = "0", one[] = "1";
 	char *const argv[] = { (char *)tool, spid, zero, sid, one, one, sstart, scount, NULL };
 	pid_t p = fork();
-	if (p < 0)
-		return ckt_err_sys(err, CKT_EIO, "fork '%s'", tool);
 	if (p == 0) {
 		sigset_t none;
 		sigemptyset(&none);
@@ -345,7 +344,14 @@ static int run_idmap(const char *tool, pid_t pid, unsigned id, unsigned long sta
 		execvp(tool, argv);
 		_exit(127);
 	}
+	return p;
+}
+
+static int wait_idmap(const char *tool, pid_t p, struct ckt_err *err)
+{
 	int st;
+	if (p < 0)
+		return ckt_err_sys(err, CKT_EIO, "fork '%s'", tool);
 	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
@@ -403,10 +409,19 @@ static int write_idmap(pid_t pid, const struct idmap *m, const struct launch_ids
 			return -1;
 		snprintf(buf, sizeof(buf), "%u %u 1\n", (unsigned)ids->gid, (unsigned)getgid());
 		return write_proc(pid, "gid_map", buf, err);
-	case MAP_HELPER:
-		if (run_idmap("newuidmap", pid, getuid(), m->ustart, m->ucount, err) < 0)
-			return -1;
-		return run_idmap("newgidmap", pid, getgid(), m->gstart, m->gcount, err);
+	case MAP_HELPER: {
+		/* Both at once: each is an exec of a setuid binary, the longest
+		 * step of a rootless start. */
+		pid_t u = spawn_idmap("newuidmap", pid, getuid(), m->ustart, m->ucount);
+		pid_t g = spawn_idmap("newgidmap", pid, getgid(), m->gstart, m->gcount);
+		struct ckt_err gerr = CKT_ERR_INIT;
+		int ret = wait_idmap("newuidmap", u, err);
+		if (wait_idmap("newgidmap", g, &gerr) < 0 && ret == 0) {
+			*err = gerr;
+			ret = -1;
+		}
+		return ret;
+	}
 	case MAP_DIRECT:
 		snprintf(buf, sizeof(buf), "0 %lu %lu\n", m->ustart, m->ucount);
 		if (write_proc(pid, "uid_map", buf, err) < 0)
