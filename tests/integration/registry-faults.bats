@@ -78,6 +78,16 @@ fetch() { ckt-fetch --creds tok:tokpass "$@"; }
 	[ ! -e "$CKT_STORE/index.json" ] || [ "$(jq '.manifests | length' "$CKT_STORE/index.json")" = 0 ]
 }
 
+@test "a docker schema1 manifest is refused with a clear error, the store unchanged" {
+	ckt-image list >/dev/null
+	before=$(store_state)
+	fault schema1 1
+	run -1 fetch "$PROXY/fx/tiny:1"
+	grep -q '"fault": "schema1"' "$PLOG"
+	assert_output_contains "schema1"
+	[ "$(store_state)" = "$before" ]
+}
+
 @test "500 answers are retried with backoff" {
 	fault 500 2
 	run -0 fetch "$PROXY/fx/tiny:1"
