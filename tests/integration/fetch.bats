@@ -519,3 +519,17 @@ hostile() {
 		run -0 bash -c 'ckt-image list | ckt-image rm -'
 	done
 }
+
+@test "libcurl and libarchive are loaded only by work that needs them" {
+	# LD_DEBUG=files names every object the loader maps, dlopen(3) included.
+	LD_DEBUG=files run -0 --separate-stderr ckt-fetch "oci:$FX/oci:tiny"
+	[[ $stderr != *libcurl* ]]
+	[[ $stderr != *libarchive* ]]
+	LD_DEBUG=files run -0 --separate-stderr ckt-fetch "oci-archive:$FX/tiny.oci.tar:tiny"
+	[[ $stderr == *libarchive.so* ]]
+	[[ $stderr != *libcurl* ]]
+	LD_DEBUG=files run -0 --separate-stderr ckt-unpack --version
+	[[ $stderr != *libcurl* ]]
+	[[ $stderr != *libarchive* ]]
+	# registry.bats: a registry source does load libcurl
+}

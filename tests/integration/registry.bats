@@ -290,3 +290,10 @@ blob() { jq -r "$2" "$CKT_STORE/blobs/sha256/${1#sha256:}"; }
 	run -1 ckt-fetch "$TOKEN/fx/multi:1"
 	assert_output_contains "401"
 }
+
+@test "a registry pull loads libcurl, and not libarchive" {
+	LD_DEBUG=files run -0 --separate-stderr ckt-fetch "$PLAIN/fx/tiny:1"
+	[[ $stderr == *libcurl.so* ]]
+	[[ $stderr != *libarchive* ]]
+	[[ $output == "$PLAIN/fx/tiny@sha256:"* ]]
+}
