@@ -370,11 +370,16 @@ static void pivot(int rootfd)
 		die_sys("enter '/'");
 }
 
-/* Kernel paths hidden or made read-only, as crun and docker do. */
-static const char *const masked_paths[] = {
-	"/proc/acpi",	     "/proc/asound",	"/proc/interrupts", "/proc/kcore",
-	"/proc/keys",	     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-	"/proc/sched_debug", "/proc/scsi",	"/sys/firmware",    "/sys/devices/virtual/powercap",
+/* Kernel paths hidden or made read-only, as crun and docker do: a
+ * directory under an empty read-only tmpfs, a file under /dev/null. */
+static const struct {
+	const char *path;
+	bool dir;
+} masked_paths[] = {
+	{ "/proc/acpi", true },	       { "/proc/asound", true },	{ "/proc/interrupts", false },
+	{ "/proc/kcore", false },      { "/proc/keys", false },		{ "/proc/latency_stats", false },
+	{ "/proc/timer_list", false }, { "/proc/timer_stats", false }, { "/proc/sched_debug", false },
+	{ "/proc/scsi", true },	       { "/sys/firmware", true },	{ "/sys/devices/virtual/powercap", true },
 };
 static const char *const readonly_paths[] = {
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
@@ -382,13 +387,23 @@ static const char *const readonly_paths[] = {
 
 static void mask_paths(void)
 {
+	/* One empty tmpfs, bound on every directory after the first; a path
+	 * this kernel lacks is skipped by the mount's ENOENT. */
+	const char *empty = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(masked_paths); i++) {
-		struct stat st;
-		const char *p = masked_paths[i];
-		if (stat(p, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") < 0
-					: mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+		const char *p = masked_paths[i].path;
+		int ret;
+		for (int kind = masked_paths[i].dir, tries = 0; tries < 2; kind = !kind, tries++) {
+			if (!kind)
+				ret = mount("/dev/null", p, NULL, MS_BIND, NULL);
+			else if (empty)
+				ret = mount(empty, p, NULL, MS_BIND, NULL);
+			else if ((ret = mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0555")) == 0)
+				empty = p;
+			if (ret == 0 || errno != ENOTDIR)
+				break;
+		}
+		if (ret < 0 && errno != ENOENT)
 			die_sys("mask '%s'", p);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(readonly_paths); i++) {
