@@ -105,9 +105,13 @@ struct dirfix {
 	bool dead;	/* removed or replaced since */
 };
 
+/* The sha256 of a file the applier wrote, kept raw: trees have tens of
+ * thousands of files, and a table of digest strings cost more in page
+ * faults than the hashing. */
 struct inode_digest {
 	ino_t ino;
-	char digest[STORE_DIGEST_MAX];
+	bool used;
+	unsigned char sha256[32];
 };
 
 struct img_apply {
@@ -123,8 +127,20 @@ struct img_apply {
 	size_t inode_cap, n_inodes;
 	struct store_hasher *hasher;
 	bool warned_dev, warned_xattr;
+	mode_t cmask;	/* the process umask (0777: unknown) */
 	const char *label;
 };
+
+mode_t img_process_umask(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned m;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			return (mode_t)(m & 0777);
+	return 0777;
+}
 
 struct img_apply *img_apply_new(int rootfd, unsigned flags)
 {
@@ -135,6 +151,7 @@ struct img_apply *img_apply_new(int rootfd, unsigned flags)
 	a->warned_dev = a->warned_xattr = (flags & IMG_APPLY_QUIET) != 0;
 	a->cache_fd = -1;
 	a->hasher = store_hasher_new(STORE_DIGEST_SHA256);
+	a->cmask = img_process_umask();
 	return a;
 }
 
@@ -162,6 +179,12 @@ void img_apply_free(struct img_apply *a)
 	free(a);
 }
 
+static int unhex(char c)
+{
+	return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/* digest: "sha256:<64 lower-case hex>", as store_hasher_final() writes. */
 static void inode_put(struct img_apply *a, ino_t ino, const char *digest)
 {
 	if ((a->n_inodes + 1) * 2 > a->inode_cap) {
@@ -171,27 +194,43 @@ static void inode_put(struct img_apply *a, ino_t ino, const char *digest)
 		a->inodes = xcalloc(a->inode_cap, sizeof(*a->inodes));
 		a->n_inodes = 0;
 		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].digest[0])
-				inode_put(a, old[i].ino, old[i].digest);
+			if (old[i].used) {
+				size_t j = (size_t)(old[i].ino * 11400714819323198485ull) &
+					   (a->inode_cap - 1);
+				while (a->inodes[j].used)
+					j = (j + 1) & (a->inode_cap - 1);
+				a->inodes[j] = old[i];
+				a->n_inodes++;
+			}
 		free(old);
 	}
 	size_t i = (size_t)(ino * 11400714819323198485ull) & (a->inode_cap - 1);
-	while (a->inodes[i].digest[0] && a->inodes[i].ino != ino)
+	while (a->inodes[i].used && a->inodes[i].ino != ino)
 		i = (i + 1) & (a->inode_cap - 1);
-	if (!a->inodes[i].digest[0])
+	if (!a->inodes[i].used)
 		a->n_inodes++;
+	assert(!strncmp(digest, "sha256:", 7) && strlen(digest) == 7 + 64);
 	a->inodes[i].ino = ino;
-	snprintf(a->inodes[i].digest, sizeof(a->inodes[i].digest), "%s", digest);
+	a->inodes[i].used = true;
+	for (size_t k = 0; k < 32; k++)
+		a->inodes[i].sha256[k] =
+			(unsigned char)(unhex(digest[7 + 2 * k]) << 4 | unhex(digest[8 + 2 * k]));
 }
 
 bool img_apply_file_digest(const struct img_apply *a, ino_t ino, char out[STORE_DIGEST_MAX])
 {
+	static const char hex[] = "0123456789abcdef";
 	if (!a->inode_cap)
 		return false;
 	size_t i = (size_t)(ino * 11400714819323198485ull) & (a->inode_cap - 1);
-	for (; a->inodes[i].digest[0]; i = (i + 1) & (a->inode_cap - 1))
+	for (; a->inodes[i].used; i = (i + 1) & (a->inode_cap - 1))
 		if (a->inodes[i].ino == ino) {
-			memcpy(out, a->inodes[i].digest, STORE_DIGEST_MAX);
+			memcpy(out, "sha256:", 7);
+			for (size_t k = 0; k < 32; k++) {
+				out[7 + 2 * k] = hex[a->inodes[i].sha256[k] >> 4];
+				out[8 + 2 * k] = hex[a->inodes[i].sha256[k] & 15];
+			}
+			out[7 + 64] = '\0';
 			return true;
 		}
 	return false;
@@ -501,13 +540,13 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
  * chown comes before chmod (it clears setuid/setgid) and before the xattrs
  * (it clears security.capability). */
 static int fd_metadata(struct img_apply *a, struct archive_entry *e, int fd, const char *entry,
-		       bool isdir, struct ckt_err *err)
+		       bool isdir, bool mode_set, struct ckt_err *err)
 {
 	mode_t mode = archive_entry_perm(e) & 07777;
 	if (!a->rootless &&
 	    fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0)
 		return ckt_err_sys(err, CKT_EIO, "entry '%s': chown", entry);
-	if (fchmod(fd, (isdir && a->rootless) ? (mode | 0700) : mode) < 0)
+	if (!mode_set && fchmod(fd, (isdir && a->rootless) ? (mode | 0700) : mode) < 0)
 		return ckt_err_sys(err, CKT_EIO, "entry '%s': chmod", entry);
 	if (set_xattrs(a, e, fd, entry, err) < 0)
 		return -1;
@@ -577,11 +616,19 @@ static int write_data(struct img_apply *a, struct archive *ar, int fd, const cha
 	return 0;
 }
 
+/* Returns 1 (err untouched) when base exists. */
 static int make_file(struct img_apply *a, struct archive *ar, struct archive_entry *e, int pfd,
 		     const char *base, const char *entry, struct ckt_err *err)
 {
-	_cleanup_close_ int fd =
-		openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Created with its permissions, which stand unless the umask takes
+	 * some away or there are setuid/setgid/sticky bits (fchown clears
+	 * the first two): then fd_metadata() chmods. */
+	mode_t mode = archive_entry_perm(e) & 07777;
+	bool mode_set = !(mode & a->cmask) && !(mode & 07000);
+	_cleanup_close_ int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					mode_set ? mode : 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 1;
 	if (fd < 0)
 		return ckt_err_sys(err, CKT_EIO, "entry '%s': create", entry);
 	if (write_data(a, ar, fd, entry, err) < 0)
@@ -604,18 +651,18 @@ static int make_file(struct img_apply *a, struct archive *ar, struct archive_ent
 	char digest[STORE_DIGEST_MAX];
 	store_hasher_final(a->hasher, digest);
 	inode_put(a, st.st_ino, digest);
-	return fd_metadata(a, e, fd, entry, false, err);
+	return fd_metadata(a, e, fd, entry, false, mode_set, err);
 }
 
 static int make_dir(struct img_apply *a, struct archive_entry *e, int pfd, const char *base,
 		    const char *path, bool exists, struct ckt_err *err)
 {
 	if (!exists && mkdirat(pfd, base, 0700) < 0)
-		return ckt_err_sys(err, CKT_EIO, "entry '%s': mkdir", path);
+		return errno == EEXIST ? 1 : ckt_err_sys(err, CKT_EIO, "entry '%s': mkdir", path);
 	_cleanup_close_ int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return ckt_err_sys(err, CKT_EIO, "entry '%s': open", path);
-	if (fd_metadata(a, e, fd, path, true, err) < 0)
+	if (fd_metadata(a, e, fd, path, true, false, err) < 0)
 		return -1;
 	struct timespec ts[2];
 	entry_times(e, ts);
@@ -650,8 +697,62 @@ static int make_hardlink(struct img_apply *a, struct archive_entry *e, int pfd, 
 		return ckt_err_failw(err, CKT_EFORMAT, "its target is a directory",
 				     "refuse hard link '%s' to '%s'", entry, target);
 	if (linkat(tfd, tbase, pfd, base, 0) < 0)
-		return ckt_err_sys(err, CKT_EIO, "hard link '%s' to '%s'", entry, target);
+		return errno == EEXIST ? 1
+				       : ckt_err_sys(err, CKT_EIO, "hard link '%s' to '%s'", entry,
+						     target);
 	return 0;
+}
+
+/* Create base in pfd for entry e (raw: its name in the layer, path: clean)
+ * with its metadata; exists: a directory entry meets a directory.  Returns 1
+ * (err untouched) when base is taken. */
+static int create_node(struct img_apply *a, struct archive *ar, struct archive_entry *e, int pfd,
+		       const char *base, const char *raw, const char *path, bool exists,
+		       struct ckt_err *err)
+{
+	mode_t type = archive_entry_filetype(e);
+	if (archive_entry_hardlink(e))
+		return make_hardlink(a, e, pfd, base, raw, err);
+	switch (type) {
+	case AE_IFREG:
+		return make_file(a, ar, e, pfd, base, raw, err);
+	case AE_IFDIR:
+		return make_dir(a, e, pfd, base, path, exists, err);
+	case AE_IFLNK: {
+		const char *target = archive_entry_symlink(e);
+		if (!target)
+			return ckt_err_fail(err, CKT_EFORMAT, "symlink '%s' without a target", raw);
+		/* A symlink itself is harmless: it is never followed out of
+		 * the root, since every lookup goes through safepath. */
+		if (symlinkat(target, pfd, base) < 0)
+			return errno == EEXIST ? 1
+					       : ckt_err_sys(err, CKT_EIO, "entry '%s': symlink", raw);
+		return at_metadata(a, e, pfd, base, raw, true, err);
+	}
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (a->rootless) {
+			if (!a->warned_dev)
+				ckt_warn("layer %s: skipping device node '%s' and any other "
+					 "(creating device nodes needs root)",
+					 a->label, raw);
+			a->warned_dev = true;
+			return 0;
+		}
+		if (mknodat(pfd, base, (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
+			    makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e))) < 0)
+			return errno == EEXIST ? 1
+					       : ckt_err_sys(err, CKT_EIO, "entry '%s': mknod", raw);
+		return at_metadata(a, e, pfd, base, raw, false, err);
+	case AE_IFIFO:
+		if (mkfifoat(pfd, base, 0600) < 0)
+			return errno == EEXIST ? 1
+					       : ckt_err_sys(err, CKT_EIO, "entry '%s': mkfifo", raw);
+		return at_metadata(a, e, pfd, base, raw, false, err);
+	default:
+		ckt_debug("layer %s: skipping '%s' of type 0%o", a->label, raw, (unsigned)type);
+		return 0;
+	}
 }
 
 static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_entry *e,
@@ -674,7 +775,7 @@ static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_e
 		if (type != AE_IFDIR || hardlink)
 			return ckt_err_failw(err, CKT_EFORMAT, "the root must be a directory",
 					     "refuse entry '%s'", raw);
-		if (fd_metadata(a, e, a->rootfd, raw, true, err) < 0)
+		if (fd_metadata(a, e, a->rootfd, raw, true, false, err) < 0)
 			return -1;
 		struct timespec ts[2];
 		entry_times(e, ts);
@@ -692,6 +793,18 @@ static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_e
 	if (pfd < 0)
 		return -1;
 
+	/* Create first: only a name that is taken costs a stat, then a
+	 * removal (unless a directory meets a directory) and a second try.
+	 * Entries that may be skipped (device nodes unprivileged, unknown
+	 * types) check first, since they still replace what is there. */
+	bool may_skip = !hardlink && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK &&
+			type != AE_IFIFO &&
+			!((type == AE_IFCHR || type == AE_IFBLK) && !a->rootless);
+	if (!may_skip) {
+		int r = create_node(a, ar, e, pfd, base, raw, path, false, err);
+		if (r != 1)
+			return r;
+	}
 	struct stat st;
 	bool exists = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!exists && errno != ENOENT)
@@ -706,46 +819,10 @@ static int apply_entry(struct img_apply *a, struct archive *ar, struct archive_e
 		if (pfd < 0)
 			return -1;
 	}
-
-	if (hardlink)
-		return make_hardlink(a, e, pfd, base, raw, err);
-	switch (type) {
-	case AE_IFREG:
-		return make_file(a, ar, e, pfd, base, raw, err);
-	case AE_IFDIR:
-		return make_dir(a, e, pfd, base, path, exists, err);
-	case AE_IFLNK: {
-		const char *target = archive_entry_symlink(e);
-		if (!target)
-			return ckt_err_fail(err, CKT_EFORMAT, "symlink '%s' without a target", raw);
-		/* A symlink itself is harmless: it is never followed out of
-		 * the root, since every lookup goes through safepath. */
-		if (symlinkat(target, pfd, base) < 0)
-			return ckt_err_sys(err, CKT_EIO, "entry '%s': symlink", raw);
-		return at_metadata(a, e, pfd, base, raw, true, err);
-	}
-	case AE_IFCHR:
-	case AE_IFBLK:
-		if (a->rootless) {
-			if (!a->warned_dev)
-				ckt_warn("layer %s: skipping device node '%s' and any other "
-					 "(creating device nodes needs root)",
-					 a->label, raw);
-			a->warned_dev = true;
-			return 0;
-		}
-		if (mknodat(pfd, base, (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
-			    makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e))) < 0)
-			return ckt_err_sys(err, CKT_EIO, "entry '%s': mknod", raw);
-		return at_metadata(a, e, pfd, base, raw, false, err);
-	case AE_IFIFO:
-		if (mkfifoat(pfd, base, 0600) < 0)
-			return ckt_err_sys(err, CKT_EIO, "entry '%s': mkfifo", raw);
-		return at_metadata(a, e, pfd, base, raw, false, err);
-	default:
-		ckt_debug("layer %s: skipping '%s' of type 0%o", a->label, raw, (unsigned)type);
-		return 0;
-	}
+	int r = create_node(a, ar, e, pfd, base, raw, path, exists, err);
+	if (r == 1)
+		return ckt_err_errno(err, CKT_EIO, EEXIST, "entry '%s': create", raw);
+	return r;
 }
 
 /* ---- the decompressing, hashing producer thread ------------------------- */

@@ -99,6 +99,10 @@ int img_apply_finish(struct img_apply *a, struct ckt_err *err);
  * (into out), else false.  Saves re-reading files to list the tree. */
 bool img_apply_file_digest(const struct img_apply *a, ino_t ino, char out[STORE_DIGEST_MAX]);
 
+/* The process's umask, read from /proc (umask(2) would change it for a
+ * moment under other threads); 0777 when unknown. */
+mode_t img_process_umask(void);
+
 /* Encode/decode umoci's user.rootlesscontainers value (protobuf message
  * Resource { uint32 uid = 1; uint32 gid = 2; }).  encode returns the length
  * written into buf (at most 12 bytes); decode fails (-1) on malformed

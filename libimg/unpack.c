@@ -308,19 +308,6 @@ struct copy_ctx {
 	bool warned_xattr;
 };
 
-/* The umask, from /proc (reading it with umask(2) would change it for a
- * moment under other threads); 0777 when unknown. */
-static mode_t process_umask(void)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	unsigned m;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Umask: %o", &m) == 1)
-			return (mode_t)(m & 0777);
-	return 0777;
-}
-
 static int copy_xattrs(struct copy_ctx *c, int sfd, int dfd, const char *rel, struct ckt_err *err)
 {
 	char list[65536];
@@ -577,7 +564,7 @@ static int copy_tree(int sfd, int dfd, struct img_apply *apply, bool rootless,
 		     struct ckt_err *err)
 {
 	struct copy_ctx c = { .root = !rootless, .apply = apply, .src_root = sfd,
-			      .dst_root = dfd, .cmask = process_umask(), .err = CKT_ERR_INIT };
+			      .dst_root = dfd, .cmask = img_process_umask(), .err = CKT_ERR_INIT };
 	struct stat st;
 	if (fstat(sfd, &st) < 0)
 		return ckt_err_sys(err, CKT_EIO, "stat tree");
