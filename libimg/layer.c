@@ -849,7 +849,8 @@ struct stream {
 	bool detached[IMG_APPLY_TEE_MAX];	/* consumer finished or failed */
 	size_t n_consumers;
 	int first_failed;			/* consumer that failed first, or -1 */
-	struct decoder *inline_dec;		/* small layers: decoded by the reader */
+	struct decoder *inline_dec;		/* tiny layers: decoded by the reader */
+	size_t chunk;				/* bytes the producer decodes at a time */
 	bool eof, stop, failed;
 	int fd;
 	enum img_compression comp;
@@ -1009,7 +1010,7 @@ static void *producer(void *p)
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
 			break;
-		ssize_t n = d.fill(d.state, s->buf[slot], QBUF_SIZE, &err);
+		ssize_t n = d.fill(d.state, s->buf[slot], s->chunk, &err);
 		if (n < 0) {
 			r = -1;
 			break;
@@ -1181,12 +1182,14 @@ int img_apply_layer_tee(struct img_apply **as, size_t n, int fd, enum img_compre
 		as[c]->label = label;
 		ks[c] = (struct consumer){ .a = as[c], .rd = { &s, c }, .err = CKT_ERR_INIT };
 	}
-	/* A small layer is not worth two threads handing buffers over (a
-	 * loaded machine makes every hand-over a scheduling delay). */
+	/* A tiny layer is not worth a thread; a small one is handed over in
+	 * small chunks, so its decoding and writing overlap. */
 	struct stat st;
 	struct decoder dec;
 	int r;
-	if (n == 1 && fstat(fd, &st) == 0 && st.st_size < img_apply_inline_max) {
+	bool have_size = fstat(fd, &st) == 0;
+	s.chunk = have_size && st.st_size < IMG_APPLY_SMALL ? IMG_APPLY_SMALL_CHUNK : QBUF_SIZE;
+	if (n == 1 && have_size && st.st_size < img_apply_inline_max) {
 		s.inline_dec = &dec;
 		r = decoder_open(&s, &dec, &s.err);
 		if (r < 0)

@@ -657,7 +657,7 @@ static int build_tree(struct store *s, const struct img_image *img, char **names
 	int64_t todo = 0;
 	for (size_t i = start; i < nlayers; i++)
 		todo += img->manifest.layers[i].size > 0 ? img->manifest.layers[i].size : 0;
-	if (todo < IMG_APPLY_INLINE_MAX)
+	if (todo < IMG_APPLY_SMALL)
 		extra_fd = -1;
 	if (extra_fd >= 0)
 		b = img_apply_new(extra_fd, aflags | IMG_APPLY_QUIET);
