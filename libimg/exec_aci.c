@@ -16,6 +16,56 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "libimg/launch/user.h"
+#include "libimg/lazylib.h"
+
+/* jansson, loaded on first use (libimg/lazylib.h): only an appc image
+ * needs it, and mapping it costs every container start ~0.1 ms.  Its
+ * soname has been libjansson.so.4 since jansson 2.0. */
+#define ACI_JANSSON_FUNCS(X) \
+	X(json_array_get)    \
+	X(json_array_size)   \
+	X(json_delete)       \
+	X(json_integer_value) \
+	X(json_loads)        \
+	X(json_object_get)   \
+	X(json_string_value)
+
+static struct {
+#define ACI_JANSSON_PTR(f) __typeof__(f) *f;
+	ACI_JANSSON_FUNCS(ACI_JANSSON_PTR)
+#undef ACI_JANSSON_PTR
+} jansson_fns;
+
+static void bind_jansson(void *h)
+{
+#define ACI_JANSSON_BIND(f) \
+	jansson_fns.f = (__typeof__(jansson_fns.f))img_lazylib_sym(h, "libjansson.so.4", #f);
+	ACI_JANSSON_FUNCS(ACI_JANSSON_BIND)
+#undef ACI_JANSSON_BIND
+}
+
+static struct img_lazylib jansson_lib = { .soname = "libjansson.so.4", .bind = bind_jansson };
+
+static const __typeof__(jansson_fns) *jansson(void)
+{
+	img_lazylib_need(&jansson_lib);
+	return &jansson_fns;
+}
+
+#define json_array_get(...) (jansson()->json_array_get(__VA_ARGS__))
+#define json_array_size(...) (jansson()->json_array_size(__VA_ARGS__))
+#define json_integer_value(...) (jansson()->json_integer_value(__VA_ARGS__))
+#define json_loads(...) (jansson()->json_loads(__VA_ARGS__))
+#define json_object_get(...) (jansson()->json_object_get(__VA_ARGS__))
+#define json_string_value(...) (jansson()->json_string_value(__VA_ARGS__))
+/* jansson.h's inline json_decref would call json_delete directly. */
+#define json_decref(j) aci_json_decref(j)
+
+static void aci_json_decref(json_t *j)
+{
+	if (j && j->refcount != (size_t)-1 && JSON_INTERNAL_DECREF(j) == 0)
+		jansson()->json_delete(j);
+}
 
 /* Capability numbers (linux/capability.h), by name without "CAP_". */
 static const char *const cap_names[] = {
