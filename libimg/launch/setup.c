@@ -226,7 +226,26 @@ static void mount_sys(int rootfd)
 	bind_host("/sys", rootfd, "sys", true, true);
 }
 
-static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+/* The minimal /dev, with the numbers Linux fixed for them
+ * (Documentation/admin-guide/devices.txt). */
+static const struct {
+	const char *name;
+	unsigned major, minor;
+} devices[] = { { "null", 1, 3 },    { "zero", 1, 5 },    { "full", 1, 7 },
+		{ "random", 1, 8 },  { "urandom", 1, 9 }, { "tty", 5, 0 } };
+
+/* mount(2) a file system on the new directory name in our own fresh
+ * /dev (no symlinks in it: no resolving inside the root needed). */
+static void mount_in_dev(int dev, const char *name, const char *type, unsigned long flags,
+			 const char *data)
+{
+	char p[64];
+	if (mkdirat(dev, name, 0755) < 0)
+		die_sys("create '/dev/%s'", name);
+	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dev, name);
+	if (mount(type, p, type, flags, data) < 0)
+		die_sys("mount %s on '/dev/%s'", type, name);
+}
 
 static void mount_dev(int rootfd)
 {
@@ -236,31 +255,28 @@ static void mount_dev(int rootfd)
 		die_sys("open '/dev'");
 	/* Our own fresh tmpfs: names are created in it directly (umask 0). */
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
-		_cleanup_free_ char *host = ckt_path_join("/dev", devices[i]);
-		struct stat st;
+		const char *name = devices[i].name;
 		if (cur->devices_bind) {
+			_cleanup_free_ char *host = ckt_path_join("/dev", name);
 			_cleanup_close_ int tree = open_tree(AT_FDCWD, host,
 							     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-			int fd = openat(dev, devices[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+			int fd = openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
 			if (tree < 0 || fd < 0)
 				die_sys("bind '%s'", host);
 			close(fd);
-			if (move_mount(tree, "", dev, devices[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			if (move_mount(tree, "", dev, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 				die_sys("bind '%s'", host);
 			continue;
 		}
-		if (stat(host, &st) < 0)
-			die_sys("stat '%s'", host);
-		if (mknodat(dev, devices[i], S_IFCHR | 0666, st.st_rdev) < 0)
-			die_sys("create '/dev/%s'", devices[i]);
+		if (mknodat(dev, name, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			die_sys("create '/dev/%s'", name);
 	}
 	/* A devpts of our own: the container cannot see the host's terminals,
 	 * and -t takes its terminal from here. */
-	mount_fs(rootfd, "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-		 cur->userns ? "newinstance,ptmxmode=0666,mode=620"
-			     : "newinstance,ptmxmode=0666,mode=620,gid=5");
-	mount_fs(rootfd, "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		 "mode=1777,size=65536k");
+	mount_in_dev(dev, "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     cur->userns ? "newinstance,ptmxmode=0666,mode=620"
+				 : "newinstance,ptmxmode=0666,mode=620,gid=5");
+	mount_in_dev(dev, "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
 	static const char *const links[][2] = {
 		{ "pts/ptmx", "ptmx" },	       { "/proc/self/fd", "fd" },
 		{ "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
