@@ -153,6 +153,51 @@ static void bind_host(const char *src, int rootfd, const char *target, bool ro, 
 
 /* ---- the root and the kernel file systems -------------------------------- */
 
+static const char *const etc_files[] = { "hostname", "hosts", "resolv.conf" };
+/* The generated /etc files were written into the upper directory. */
+static bool etc_in_upper;
+
+/* When the container's writes live in our tmpfs (nothing of the upper
+ * directory survives it), the generated /etc files go straight into the
+ * upper directory before the overlay is mounted: no copy-up of /etc, no
+ * bind mounts.  /etc in the upper directory gets the mode and owner of the
+ * topmost lower one.  False, with nothing written, when /etc is no plain
+ * directory there or its owner is not mapped (setup then binds them). */
+static bool write_etc_upper(const char *upper)
+{
+	const char *const *lower = cur->spec->lower;
+	struct stat st = { .st_mode = S_IFDIR | 0755 };
+	for (size_t i = 0; lower[i]; i++) {
+		_cleanup_free_ char *etc = ckt_path_join(lower[i], "etc");
+		if (lstat(etc, &st) == 0)
+			break;
+		if (errno != ENOENT)
+			return false;
+		st.st_mode = S_IFDIR | 0755;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid == (uid_t)-1 || st.st_uid == 65534)
+		return false;
+	_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ufd < 0 || mkdirat(ufd, "etc", st.st_mode & 07777) < 0)
+		die_sys("create '%s/etc'", upper);
+	if (fchownat(ufd, "etc", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		unlinkat(ufd, "etc", AT_REMOVEDIR);
+		return false;
+	}
+	_cleanup_close_ int etc = openat(ufd, "etc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (etc < 0)
+		die_sys("open '%s/etc'", upper);
+	for (size_t i = 0; i < ARRAY_SIZE(etc_files); i++) {
+		if (!cur->etc_data[i])
+			continue;
+		_cleanup_close_ int fd = openat(etc, etc_files[i], O_WRONLY | O_CREAT | O_EXCL |
+								 O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, cur->etc_data[i], cur->etc_len[i]) != (ssize_t)cur->etc_len[i])
+			die_sys("write '/etc/%s'", etc_files[i]);
+	}
+	return true;
+}
+
 static int mount_root(void)
 {
 	const struct launch_spec *s = cur->spec;
@@ -178,7 +223,9 @@ static int mount_root(void)
 			char *r = ckt_path_join(s->merged, "root");
 			if (mkdir(u, 0755) < 0 || mkdir(w, 0700) < 0 || mkdir(r, 0755) < 0)
 				die_sys("create the upper directory");
-			if ((etc_dir = open(s->merged, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			etc_in_upper = write_etc_upper(u);
+			if (!etc_in_upper &&
+			    (etc_dir = open(s->merged, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 				die_sys("open '%s'", s->merged);
 			cur->root = r;
 			upper = u;
@@ -315,7 +362,9 @@ static int source_tree(int fd, const char *path, bool recursive)
  * mapped ids. */
 static void mount_etc(int rootfd)
 {
-	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
+	const char *const *files = etc_files;
+	if (etc_in_upper)
+		return;
 	if (etc_dir < 0) {
 		_cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 		if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
@@ -325,7 +374,7 @@ static void mount_etc(int rootfd)
 								MOUNT_ATTR_NOEXEC)) < 0)
 			die_sys("create a tmpfs for the /etc files");
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(etc_files); i++) {
 		if (!cur->etc_data[i])
 			continue;
 		_cleanup_free_ char *dst = ckt_path_join("etc", files[i]);
