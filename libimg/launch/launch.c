@@ -393,22 +393,14 @@ static void plan_idmap(const struct launch_spec *s, struct idmap *m)
 	}
 }
 
-static int write_idmap(pid_t pid, const struct idmap *m, const struct launch_ids *ids,
-		       struct ckt_err *err)
+static int write_idmap(pid_t pid, const struct idmap *m, struct ckt_err *err)
 {
 	char buf[128];
 	switch (m->how) {
 	case MAP_NONE:
 		return 0;
-	case MAP_SINGLE:
-		/* Without setgroups denied an unprivileged gid_map is refused. */
-		if (write_proc(pid, "setgroups", "deny", err) < 0)
-			return -1;
-		snprintf(buf, sizeof(buf), "%u %u 1\n", (unsigned)ids->uid, (unsigned)getuid());
-		if (write_proc(pid, "uid_map", buf, err) < 0)
-			return -1;
-		snprintf(buf, sizeof(buf), "%u %u 1\n", (unsigned)ids->gid, (unsigned)getgid());
-		return write_proc(pid, "gid_map", buf, err);
+	case MAP_SINGLE: /* written by the child itself (setup.c) */
+		return 0;
 	case MAP_HELPER: {
 		/* Both at once: each is an exec of a setuid binary, the longest
 		 * step of a rootless start. */
@@ -651,6 +643,8 @@ static int start(struct run *r, struct ckt_err *err)
 	plan_idmap(s, &map);
 	ctx->userns = map.how != MAP_NONE;
 	ctx->single_map = map.how == MAP_SINGLE;
+	ctx->host_uid = getuid();
+	ctx->host_gid = getgid();
 	if (ctx->single_map && s->groups_set && s->n_groups)
 		ckt_warn("supplementary groups cannot be set with a single id mapping "
 			 "(no subordinate ids for this user): ignored");
@@ -687,7 +681,9 @@ static int start(struct run *r, struct ckt_err *err)
 		return -1;
 
 	/* 3. Pipes, signals, and the one clone(). */
-	bool need_sync = ctx->userns || r->cg.n;
+	/* A single mapping the child writes itself (as unshare -r does): no
+	 * round trip to us; other maps and cgroups are ours to set. */
+	bool need_sync = (ctx->userns && !ctx->single_map) || r->cg.n;
 	if ((need_sync && pipe2(r->sync, O_CLOEXEC) < 0) || pipe2(r->errp, O_CLOEXEC) < 0 ||
 	    (s->tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->sock) < 0))
 		return ckt_err_sys(err, CKT_EIO, "create pipes");
@@ -731,7 +727,7 @@ static int start(struct run *r, struct ckt_err *err)
 	}
 
 	/* 4. From outside: id maps and cgroup, then let the child go on. */
-	if (write_idmap(pid, &map, &ctx->ids, err) < 0 ||
+	if ((!ctx->single_map && write_idmap(pid, &map, err) < 0) ||
 	    launch_cgroup_attach(&r->cg, pid, err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

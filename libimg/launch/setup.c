@@ -657,6 +657,15 @@ __attribute__((noreturn)) static void run_init(int tty)
 	}
 }
 
+static void write_self(const char *file, const char *data)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/%s", file);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
+		die_sys("write '%s' to '%s'", data, path);
+}
+
 void launch_child(struct launch_ctx *ctx)
 {
 	const struct launch_spec *s = ctx->spec;
@@ -667,6 +676,18 @@ void launch_child(struct launch_ctx *ctx)
 	saved_umask = umask(0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "ckt-init", 0, 0, 0);
+	/* A single mapping, of the caller's own ids, is ours to write (user
+	 * namespaces(7): the creator's euid, setgroups denied first). */
+	if (ctx->single_map) {
+		char map[64];
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)ctx->ids.uid,
+			 (unsigned)ctx->host_uid);
+		write_self("uid_map", map);
+		write_self("setgroups", "deny");
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)ctx->ids.gid,
+			 (unsigned)ctx->host_gid);
+		write_self("gid_map", map);
+	}
 	/* Wait until the monitor wrote our id maps and put us in our cgroup. */
 	if (ctx->sync_fd >= 0) {
 		if (read(ctx->sync_fd, &byte, 1) != 1)

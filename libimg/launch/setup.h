@@ -13,7 +13,10 @@
 struct launch_ctx {
 	const struct launch_spec *spec;
 	bool userns;			/* a new user namespace */
-	bool single_map;		/* one uid and gid mapped: no setgroups */
+	bool single_map;		/* one uid and gid mapped: no setgroups; the
+					 * child writes the maps itself */
+	uid_t host_uid;			/* the caller's ids, for that map */
+	gid_t host_gid;
 	bool devices_bind;		/* bind host device nodes: mknod is not allowed */
 	struct launch_ids ids;
 	const char *hostname;
