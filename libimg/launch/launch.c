@@ -224,6 +224,28 @@ static bool subid_range(const char *file, const char *user, unsigned id, unsigne
 	return false;
 }
 
+/* The caller's user name, for /etc/subuid: from /etc/passwd when it is
+ * there (no NSS set-up, a tenth of a millisecond), else through NSS. */
+static char *caller_name(uid_t uid)
+{
+	_cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		char *end;
+		if (!c2)
+			continue;
+		unsigned long v = strtoul(c2 + 1, &end, 10);
+		if (end != c2 + 1 && *end == ':' && v == uid) {
+			*c1 = '\0';
+			return xstrdup(line);
+		}
+	}
+	struct passwd *pw = getpwuid(uid);
+	return pw ? xstrdup(pw->pw_name) : NULL;
+}
+
 /* The files the child writes into a tmpfs of its own and binds over the
  * image's /etc (setup.c): hostname, hosts (the image's own lines kept, the
  * container's name added), resolv.conf (--dns).  Made here, in memory: on
@@ -375,8 +397,7 @@ static void plan_idmap(const struct launch_spec *s, struct idmap *m)
 	memset(m, 0, sizeof(*m));
 	if (uid == 0 && !s->private_users)
 		return;
-	struct passwd *pw = getpwuid(uid);
-	const char *user = pw ? pw->pw_name : NULL;
+	_cleanup_free_ char *user = caller_name(uid);
 	bool su = subid_range("/etc/subuid", user, uid, &m->ustart, &m->ucount);
 	bool sg = subid_range("/etc/subgid", user, uid, &m->gstart, &m->gcount);
 	if (uid == 0) {
