@@ -568,7 +568,6 @@ struct run {
 	struct ckt_buf etc[3];	/* hostname, hosts, resolv.conf */
 	int *vol_fds;
 	int imgroot;
-	int state_fd;
 	char *run_dir;
 	int sync[2], errp[2], sock[2], sigfd;
 	sigset_t oldmask;
@@ -581,8 +580,8 @@ static void run_release(struct run *r)
 		if (r->vol_fds[i] >= 0)
 			close(r->vol_fds[i]);
 	free(r->vol_fds);
-	int fds[] = { r->imgroot, r->ctx.root_mount_fd, r->state_fd, r->sync[0], r->sync[1],
-		      r->errp[0], r->errp[1], r->sock[0], r->sock[1], r->sigfd };
+	int fds[] = { r->imgroot, r->ctx.root_mount_fd, r->sync[0], r->sync[1], r->errp[0],
+		      r->errp[1], r->sock[0], r->sock[1], r->sigfd };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -682,7 +681,7 @@ static int start(struct run *r, struct ckt_err *err)
 		      err) < 0)
 		return -1;
 
-	/* 2. Acquire: the state file (its name claimed), cgroup. */
+	/* 2. Acquire: the generated /etc files, cgroup. */
 	if (make_etc(s, r->imgroot, ctx->hostname, r->etc, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(r->etc); i++) {
@@ -690,25 +689,22 @@ static int start(struct run *r, struct ckt_err *err)
 		ctx->etc_len[i] = r->etc[i].len;
 	}
 	r->run_dir = s->run_dir ? xstrdup(s->run_dir) : launch_run_dir();
-	r->st.name = (char *)(s->name ? s->name : s->id);
-	r->st.id = (char *)s->id;
-	r->st.pid = getpid();
-	r->st.pid_start = launch_proc_start(r->st.pid);
-	if ((r->state_fd = launch_state_claim(r->run_dir, &r->st, err)) < 0)
-		return -1;
 	if (geteuid() == 0 && detach_trees(r, err) < 0)
 		return -1;
 	if (launch_cgroup_create(s->id, &s->limits, &r->cg, err) < 0)
 		return -1;
 
 	/* 3. Pipes, signals, and the one clone(). */
-	/* A single mapping the child writes itself (as unshare -r does): no
-	 * round trip to us; other maps and cgroups are ours to set. */
-	bool need_sync = (ctx->userns && !ctx->single_map) || r->cg.n;
-	if ((need_sync && pipe2(r->sync, O_CLOEXEC) < 0) || pipe2(r->errp, O_CLOEXEC) < 0 ||
+	/* The child waits on sync twice: for the id maps we write (a single
+	 * mapping it writes itself, as unshare -r does) before it sets up, and
+	 * for its name and cgroup before it runs the command: meanwhile we
+	 * claim the name, so that doing so costs the container's start
+	 * nothing. */
+	ctx->maps_by_monitor = ctx->userns && !ctx->single_map;
+	if (pipe2(r->sync, O_CLOEXEC) < 0 || pipe2(r->errp, O_CLOEXEC) < 0 ||
 	    (s->tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->sock) < 0))
 		return ckt_err_sys(err, CKT_EIO, "create pipes");
-	ctx->sync_fd = need_sync ? r->sync[0] : -1;
+	ctx->sync_fd = r->sync[0];
 	ctx->err_fd = r->errp[1];
 	ctx->tty_sock = s->tty ? r->sock[1] : -1;
 	sigset_t mask;
@@ -728,8 +724,7 @@ static int start(struct run *r, struct ckt_err *err)
 		return ckt_err_sys(err, CKT_EIO, "create the container's namespaces");
 	if (pid == 0) {
 		close(r->sigfd);
-		if (need_sync)
-			close(r->sync[1]);
+		close(r->sync[1]);
 		close(r->errp[0]);
 		if (s->tty)
 			close(r->sock[0]);
@@ -742,28 +737,19 @@ static int start(struct run *r, struct ckt_err *err)
 		close(r->sock[1]);
 		r->sock[1] = -1;
 	}
-	if (need_sync) {
-		close(r->sync[0]);
-		r->sync[0] = -1;
-	}
+	close(r->sync[0]);
+	r->sync[0] = -1;
 
-	/* 4. From outside: id maps and cgroup, then let the child go on. */
-	if ((!ctx->single_map && write_idmap(pid, &map, err) < 0) ||
-	    launch_cgroup_attach(&r->cg, pid, err) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return -1;
-	}
-	if (need_sync) {
-		if (write(r->sync[1], "g", 1) != 1) {
-			/* The child died; its status and message tell why. */
-		}
-		close(r->sync[1]);
-		r->sync[1] = -1;
-	}
-
-	/* 5. Book-keeping for ckt ps. */
+	/* 4. From outside: id maps, then the child sets up while we put it in
+	 * its cgroup and claim its name; then it may run the command. */
 	_cleanup_free_ char *cmd = command_line(s->argv);
+	if (ctx->maps_by_monitor &&
+	    (write_idmap(pid, &map, err) < 0 || write(r->sync[1], "m", 1) != 1))
+		goto kill;
+	r->st.name = (char *)(s->name ? s->name : s->id);
+	r->st.id = (char *)s->id;
+	r->st.pid = getpid();
+	r->st.pid_start = launch_proc_start(r->st.pid);
 	r->st.child_start = launch_proc_start(pid);
 	r->st.image = (char *)s->image;
 	r->st.command = cmd;
@@ -771,18 +757,29 @@ static int start(struct run *r, struct ckt_err *err)
 	r->st.cgroups = xcalloc(r->cg.n + 1, sizeof(char *));
 	for (size_t i = 0; i < r->cg.n; i++)
 		r->st.cgroups[i] = r->cg.dirs[i];
-	struct ckt_err werr = CKT_ERR_INIT;
-	if (launch_state_write(r->state_fd, &r->st, &werr) < 0)
-		ckt_warn("%s", werr.what);
+	int claimed = launch_state_claim(r->run_dir, &r->st, err);
 	r->st.command = NULL;
+	if (claimed < 0 || launch_cgroup_attach(&r->cg, pid, err) < 0)
+		goto kill;
+	if (write(r->sync[1], "g", 1) != 1) {
+		/* The child died; its status and message tell why. */
+	}
+	close(r->sync[1]);
+	r->sync[1] = -1;
 	return 0;
+kill:
+	if (!err->code)
+		ckt_err_sys(err, CKT_EIO, "start the container");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
 }
 
 int launch_run(const struct launch_spec *s, struct ckt_err *err)
 {
 	struct run r = { .ctx = { .spec = s, .root_mount_fd = -1, .sync_fd = -1, .err_fd = -1,
 				  .tty_sock = -1 },
-			 .etc = { CKT_BUF_INIT, CKT_BUF_INIT, CKT_BUF_INIT }, .imgroot = -1, .state_fd = -1, .sync = { -1, -1 }, .errp = { -1, -1 },
+			 .etc = { CKT_BUF_INIT, CKT_BUF_INIT, CKT_BUF_INIT }, .imgroot = -1, .sync = { -1, -1 }, .errp = { -1, -1 },
 			 .sock = { -1, -1 }, .sigfd = -1 };
 	struct monitor m = { .master = -1 };
 	struct launch_failure f;

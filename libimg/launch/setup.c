@@ -688,12 +688,9 @@ void launch_child(struct launch_ctx *ctx)
 			 (unsigned)ctx->host_gid);
 		write_self("gid_map", map);
 	}
-	/* Wait until the monitor wrote our id maps and put us in our cgroup. */
-	if (ctx->sync_fd >= 0) {
-		if (read(ctx->sync_fd, &byte, 1) != 1)
-			_exit(LAUNCH_EXIT_FAILED); /* the monitor failed and said why */
-		close(ctx->sync_fd);
-	}
+	/* Wait until the monitor wrote our id maps. */
+	if (ctx->maps_by_monitor && read(ctx->sync_fd, &byte, 1) != 1)
+		_exit(LAUNCH_EXIT_FAILED); /* the monitor failed and said why */
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die_sys("make mounts private");
@@ -742,6 +739,11 @@ void launch_child(struct launch_ctx *ctx)
 	/* Nothing of the host's beyond 0-2 reaches the command. */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		die_sys("mark descriptors close-on-exec");
+	/* The monitor claimed our name and put us in our cgroup (it did that
+	 * while we set up: this read seldom waits). */
+	if (read(ctx->sync_fd, &byte, 1) != 1)
+		_exit(LAUNCH_EXIT_FAILED); /* the monitor failed and said why */
+	close(ctx->sync_fd);
 	if (s->init)
 		run_init(tty);
 	run_command(tty);

@@ -29,7 +29,10 @@ struct launch_ctx {
 					 * with trees_detached clones made by the
 					 * monitor (open_tree), ready to attach */
 	bool trees_detached;
-	int sync_fd;			/* child reads one byte: maps and cgroups are ready */
+	bool maps_by_monitor;		/* the monitor writes our id maps */
+	int sync_fd;			/* child reads one byte when the monitor wrote the
+					 * maps (maps_by_monitor), and one before it runs
+					 * the command: name claimed, cgroup joined */
 	int err_fd;			/* child writes a failure record (close-on-exec) */
 	int tty_sock;			/* child sends the pty master here, or -1 */
 };

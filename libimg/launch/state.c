@@ -86,7 +86,7 @@ static void add_kv(struct ckt_buf *b, const char *key, const char *value)
 	ckt_buf_addch(b, '\n');
 }
 
-/* The state as text: pid and pid_start first, as in the claim. */
+/* The state as text. */
 static void format_state(struct ckt_buf *b, const struct launch_state *st)
 {
 	char num[64];
@@ -97,8 +97,6 @@ static void format_state(struct ckt_buf *b, const struct launch_state *st)
 	add_kv(b, "pid_start", num);
 	add_kv(b, "name", st->name);
 	add_kv(b, "id", st->id);
-	if (!st->child)
-		return;
 	snprintf(num, sizeof(num), "%d", (int)st->child);
 	add_kv(b, "child", num);
 	snprintf(num, sizeof(num), "%llu", st->child_start);
@@ -109,16 +107,6 @@ static void format_state(struct ckt_buf *b, const struct launch_state *st)
 	add_kv(b, "started", num);
 	for (char **c = st->cgroups; c && *c; c++)
 		add_kv(b, "cgroup", *c);
-}
-
-int launch_state_write(int fd, const struct launch_state *st, struct ckt_err *err)
-{
-	_cleanup_buf_ struct ckt_buf b = CKT_BUF_INIT;
-	format_state(&b, st);
-	ssize_t n = pwrite(fd, b.buf, b.len, 0);
-	if (n != (ssize_t)b.len)
-		return ckt_err_sys(err, CKT_EIO, "write '%s'", st->path);
-	return 0;
 }
 
 static void parse_state(char *data, struct launch_state *st)
@@ -212,7 +200,7 @@ int launch_state_claim(const char *run_dir, struct launch_state *st, struct ckt_
 		return -1;
 	}
 	st->path = TAKE_PTR(path);
-	return TAKE_FD(fd);
+	return 0;
 }
 
 static int cmp_started(const void *a, const void *b)
@@ -244,8 +232,8 @@ int launch_state_list(const char *run_dir, struct launch_state **out, size_t *n,
 		if (launch_state_read(run_dir, e->d_name, &st, &e2) < 0)
 			continue;
 		if (!launch_state_alive(&st)) {
-			/* The claim writes pid and pid_start first: an entry without
-			 * them is not ours to judge. */
+			/* An empty entry is one being claimed (one write follows
+			 * the exclusive create): not ours to judge. */
 			if (st.pid > 0)
 				ckt_rm_rf(st.path, &e2);
 			launch_state_release(&st);

@@ -42,16 +42,11 @@ bool launch_state_alive(const struct launch_state *st);
  * outlive a reboot, and a container's start must not wait for the disk. */
 int launch_write_runtime(const char *path, const void *data, size_t len, struct ckt_err *err);
 
-/* Claim RUN_DIR/NAME for a new container: the file is created exclusively
- * (0600), already holding the monitor's pid and start time (st->pid,
- * st->pid_start) and name, so that a reader sees a live entry while the
- * container starts; an existing stale entry is replaced, a live one is
- * CKT_EUSAGE ("name already in use").  Returns the open file for
- * launch_state_write, and sets st->path. */
+/* Claim RUN_DIR/NAME for a new container and write st into it: the file is
+ * created exclusively (0600), in one write; an existing stale entry is
+ * replaced, a live one is CKT_EUSAGE ("name already in use").  Sets
+ * st->path. */
 int launch_state_claim(const char *run_dir, struct launch_state *st, struct ckt_err *err);
-/* Write st in full into the claimed file fd (from offset 0: it only grows,
- * and its first lines are the claim's, so a reader never sees them torn). */
-int launch_state_write(int fd, const struct launch_state *st, struct ckt_err *err);
 /* Read RUN_DIR/NAME.  Missing: CKT_ENOTFOUND. */
 int launch_state_read(const char *run_dir, const char *name, struct launch_state *st,
 		      struct ckt_err *err);
