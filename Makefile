@@ -29,8 +29,10 @@ soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null 
 	sed -n 's/^ *SONAME *//p')
 LIBCURL_SONAME := $(or $(call soname,curl),libcurl.so.4)
 LIBARCHIVE_SONAME := $(or $(call soname,archive),libarchive.so.13)
+LIBJANSSON_SONAME := $(or $(call soname,jansson),libjansson.so.4)
 ALL_CFLAGS += -DIMG_LIBCURL_SONAME='"$(LIBCURL_SONAME)"' \
-	-DIMG_LIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
+	-DIMG_LIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"' \
+	-DIMG_LIBJANSSON_SONAME='"$(LIBJANSSON_SONAME)"'
 LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out $(LAZY_PKGS),$(PKGS))) -lpthread
 ifeq ($(DEV),1)
 ALL_CFLAGS += -Werror

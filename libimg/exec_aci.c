@@ -19,8 +19,8 @@
 #include "libimg/lazylib.h"
 
 /* jansson, loaded on first use (libimg/lazylib.h): only an appc image
- * needs it, and mapping it costs every container start ~0.1 ms.  Its
- * soname has been libjansson.so.4 since jansson 2.0. */
+ * needs it, and mapping it costs every container start ~0.1 ms.  The
+ * Makefile finds its soname. */
 #define ACI_JANSSON_FUNCS(X) \
 	X(json_array_get)    \
 	X(json_array_size)   \
@@ -39,12 +39,12 @@ static struct {
 static void bind_jansson(void *h)
 {
 #define ACI_JANSSON_BIND(f) \
-	jansson_fns.f = (__typeof__(jansson_fns.f))img_lazylib_sym(h, "libjansson.so.4", #f);
+	jansson_fns.f = (__typeof__(jansson_fns.f))img_lazylib_sym(h, IMG_LIBJANSSON_SONAME, #f);
 	ACI_JANSSON_FUNCS(ACI_JANSSON_BIND)
 #undef ACI_JANSSON_BIND
 }
 
-static struct img_lazylib jansson_lib = { .soname = "libjansson.so.4", .bind = bind_jansson };
+static struct img_lazylib jansson_lib = { .soname = IMG_LIBJANSSON_SONAME, .bind = bind_jansson };
 
 static const __typeof__(jansson_fns) *jansson(void)
 {
