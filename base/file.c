@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +114,22 @@ int ckt_fsync_dir(const char *path, struct ckt_err *err)
 	if (fsync(fd) < 0 && errno != EINVAL)
 		return ckt_err_sys(err, CKT_EIO, "fsync directory '%s'", path);
 	return 0;
+}
+
+int ckt_hold_dir(const char *dir, const char *lock, struct ckt_err *err)
+{
+	_cleanup_close_ int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 && (errno == EACCES || errno == EROFS))
+		fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ckt_err_sys(err, CKT_EIO, "open lock '%s'", lock);
+	while (flock(fd, LOCK_SH) < 0)
+		if (errno != EINTR)
+			return ckt_err_sys(err, CKT_EIO, "lock '%s'", lock);
+	/* A remover that won the race took dir before we held it. */
+	if (access(dir, F_OK) < 0)
+		return ckt_err_sys(err, CKT_ENOTFOUND, "'%s'", dir);
+	return TAKE_FD(fd);
 }
 
 static int rm_rf_at(int atfd, const char *name, struct ckt_err *err)

@@ -30,6 +30,13 @@ int ckt_mkdir_p(const char *path, mode_t mode, struct ckt_err *err);
 /* fsync the directory at path. */
 int ckt_fsync_dir(const char *path, struct ckt_err *err);
 
+/* Hold dir against removal: a shared flock on its lock file lock (created
+ * when missing; opened read-only where it cannot be written), taken before
+ * checking that dir still exists, so that a remover holding the lock
+ * exclusively either went first (CKT_ENOTFOUND) or waits for us.  Returns
+ * the locked fd, to be closed when done. */
+int ckt_hold_dir(const char *dir, const char *lock, struct ckt_err *err);
+
 /* Remove path recursively (no symlink is followed).  Missing is fine. */
 int ckt_rm_rf(const char *path, struct ckt_err *err);
 

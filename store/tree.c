@@ -78,18 +78,7 @@ int store_tree_lock(struct store *s, const char *name, struct ckt_err *err)
 int store_tree_hold(const char *dir, struct ckt_err *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s" LOCK_SUFFIX, dir);
-	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 && (errno == EACCES || errno == EROFS))
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ckt_err_sys(err, CKT_EIO, "open lock '%s'", path);
-	while (flock(fd, LOCK_SH) < 0)
-		if (errno != EINTR)
-			return ckt_err_sys(err, CKT_EIO, "lock '%s'", path);
-	/* A gc that won the race removed the tree before we held it. */
-	if (access(dir, F_OK) < 0)
-		return ckt_err_sys(err, CKT_ENOTFOUND, "tree '%s'", dir);
-	return TAKE_FD(fd);
+	return ckt_hold_dir(dir, path, err);
 }
 
 char *store_tree_tmpdir(struct store *s, const char *name, struct ckt_err *err)

@@ -177,17 +177,7 @@ void launch_prepared_release(struct launch_prepared *p)
 
 int launch_prepared_hold(const struct launch_prepared *p, struct ckt_err *err)
 {
+	/* store_tree_hold()'s protocol (store/tree.h), without linking the store */
 	_cleanup_free_ char *path = xasprintf("%s.lock", p->snapshot);
-	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 && (errno == EACCES || errno == EROFS))
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ckt_err_sys(err, CKT_EIO, "open lock '%s'", path);
-	while (flock(fd, LOCK_SH) < 0)
-		if (errno != EINTR)
-			return ckt_err_sys(err, CKT_EIO, "lock '%s'", path);
-	/* A gc that won the race removed the tree before we held it. */
-	if (access(p->snapshot, F_OK) < 0)
-		return ckt_err_sys(err, CKT_ENOTFOUND, "tree '%s'", p->snapshot);
-	return TAKE_FD(fd);
+	return ckt_hold_dir(p->snapshot, path, err);
 }
