@@ -464,9 +464,19 @@ int img_registry_get_blobs(struct img_registry *r, const char *repo, struct stor
 		total += d[i].size > 0 ? (uint64_t)d[i].size : 0;
 		remaining++;
 	}
+	/* Largest first: it takes the connection already open (a new one costs
+	 * a round trip) and the longest transfer starts soonest. */
+	_cleanup_free_ size_t *order = xcalloc(n ? n : 1, sizeof(*order));
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		for (; k > 0 && d[order[k - 1]].size < d[i].size; k--)
+			order[k] = order[k - 1];
+		order[k] = i;
+	}
 	while (remaining) {
 		int64_t now = now_ms(), wait = 100;
-		for (size_t i = 0; i < n && active < r->o.max_parallel; i++) {
+		for (size_t j = 0; j < n && active < r->o.max_parallel; j++) {
+			size_t i = order[j];
 			if (v[i].done || v[i].active)
 				continue;
 			if (v[i].not_before_ms > now) {
