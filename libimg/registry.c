@@ -670,8 +670,9 @@ int reg_request_at(struct img_registry *r, struct reg_req *q, const char *path, 
 	}
 	const char *schemes[2];
 	size_t n = reg_schemes(r, schemes);
-	struct ckt_err first = CKT_ERR_INIT;
-	for (size_t i = 0; i < n; i++) {
+	/* Every scheme but the last gives way to the next on a sign that the
+	 * server speaks the other one; the last one's answer is the answer. */
+	for (size_t i = 0;; i++) {
 		bool last = i + 1 == n, plain = !strcmp(schemes[i], "http");
 		struct ckt_err e = CKT_ERR_INIT;
 		free(*url);
@@ -682,8 +683,6 @@ int reg_request_at(struct img_registry *r, struct reg_req *q, const char *path, 
 		int rc = reg_request(r, q, &e);
 		q->probe = false;
 		if (!last && other_scheme(r, plain, q, rc, &e)) {
-			if (rc < 0)
-				first = e;
 			ckt_debug("registry %s: no answer over %s; trying %s", r->domain, schemes[i],
 				  schemes[i + 1]);
 			reg_req_release(q);
@@ -691,14 +690,12 @@ int reg_request_at(struct img_registry *r, struct reg_req *q, const char *path, 
 			continue;
 		}
 		if (rc < 0) {
-			*err = i > 0 && first.code && !plain ? first : e;
+			*err = e;
 			return -err->code;
 		}
 		r->base = xasprintf("%s://%s", schemes[i], r->host);
 		return 0;
 	}
-	*err = first;
-	return -err->code;
 }
 
 int reg_ping(struct img_registry *r, struct ckt_err *err)
