@@ -38,11 +38,13 @@ ckt_setup() {
 	chmod 700 "$XDG_RUNTIME_DIR"
 }
 
-# ckt_port N: the Nth (0-9) port reserved for this .bats file.
+# ckt_port N: the Nth (0-9) port reserved for this .bats file, in
+# 20000-32699: below Linux's ephemeral range (32768-60999), where the
+# outgoing connections of tests running in parallel could hold the port.
 ckt_port() {
 	local h
 	h=$(printf '%s' "$(basename "$BATS_TEST_FILENAME")" | cksum | cut -d' ' -f1)
-	echo $((20000 + (h % 2000) * 10 + $1))
+	echo $((20000 + (h % 1270) * 10 + $1))
 }
 
 # wait_port PORT: wait up to 10 s for a listener on 127.0.0.1:PORT.
