@@ -205,7 +205,6 @@ static int copy_index(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 		      const char *data, size_t len, struct store_desc *chosen, struct ckt_err *err)
 {
 	struct img_index idx;
-	struct img_platform host = IMG_PLATFORM_INIT;
 	const struct img_fetch_opts *o = ctx->opts;
 	int r = -1;
 
@@ -213,12 +212,7 @@ static int copy_index(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 		return ckt_err_wrap(err, "index %s", d->digest);
 	if (!(o->flags & IMG_FETCH_ALL_PLATFORMS)) {
 		size_t which;
-		const struct img_platform *want = o->platform;
-		if (!want) {
-			img_platform_host(&host);
-			want = &host;
-		}
-		if (img_index_select(&idx, want, &which, err) < 0)
+		if (img_index_select(&idx, o->platform, &which, err) < 0)
 			goto out;
 		d = &idx.entries[which].desc;
 	}
@@ -251,7 +245,6 @@ static int copy_index(struct img_src *src, struct img_fetch_ctx *ctx, const stru
 	chosen->media_type = d->media_type ? xstrdup(d->media_type) : NULL;
 	r = put_small(ctx, d, data, len, err);
 out:
-	img_platform_release(&host);
 	img_index_release(&idx);
 	return r;
 }

@@ -88,7 +88,6 @@ static int load_index(struct store *s, const struct img_platform *platform, stru
 		      struct ckt_err *err)
 {
 	struct img_index idx;
-	struct img_platform host = IMG_PLATFORM_INIT;
 	size_t which;
 	int r;
 
@@ -96,16 +95,11 @@ static int load_index(struct store *s, const struct img_platform *platform, stru
 			    err) < 0 ||
 	    img_index_parse(out->index_json, out->index_len, out->top.media_type, &idx, err) < 0)
 		return -err->code;
-	if (!platform) {
-		img_platform_host(&host);
-		platform = &host;
-	}
 	r = img_index_select(&idx, platform, &which, err);
 	if (r == 0) {
 		out->desc = idx.entries[which].desc;
 		idx.entries[which].desc.media_type = NULL;
 	}
-	img_platform_release(&host);
 	img_index_release(&idx);
 	return r;
 }

@@ -234,6 +234,11 @@ fail:
 int img_index_select(const struct img_index *idx, const struct img_platform *want, size_t *which,
 		     struct ckt_err *err)
 {
+	_cleanup_(img_platform_release) struct img_platform host = IMG_PLATFORM_INIT;
+	if (!want) {
+		img_platform_host(&host);
+		want = &host;
+	}
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct img_index_entry *e = &idx->entries[i];
 		if (e->has_platform && img_media_type_kind(e->desc.media_type) != IMG_KIND_INDEX &&

@@ -90,7 +90,8 @@ struct img_index {
 int img_index_parse(const char *data, size_t len, const char *hint, struct img_index *out,
 		    struct ckt_err *err);
 void img_index_release(struct img_index *idx);
-/* Pick the entry for platform want.  Entries without a platform are skipped;
+/* Pick the entry for platform want (NULL: the host's).  Entries without a
+ * platform are skipped;
  * attestation manifests (platform unknown/unknown) never match.  No match is
  * CKT_ENOTFOUND listing the platforms the index offers. */
 int img_index_select(const struct img_index *idx, const struct img_platform *want, size_t *which,

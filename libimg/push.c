@@ -169,7 +169,6 @@ static int push_docker(struct store *s, const char *ref, const char *dest,
 	struct store_desc top = { 0 };
 	_cleanup_free_ char *name = NULL, *data = NULL, *mt = NULL;
 	_cleanup_registry_ struct img_registry *reg = NULL;
-	struct img_platform host = IMG_PLATFORM_INIT;
 	struct img_index idx = { 0 };
 	size_t len;
 	enum img_kind kind;
@@ -219,12 +218,7 @@ static int push_docker(struct store *s, const char *ref, const char *dest,
 			memcpy(res->digest, top.digest, sizeof(res->digest));
 		} else {
 			size_t which;
-			const struct img_platform *want = o->platform;
-			if (!want) {
-				img_platform_host(&host);
-				want = &host;
-			}
-			if (img_index_select(&idx, want, &which, err) < 0)
+			if (img_index_select(&idx, o->platform, &which, err) < 0)
 				goto out;
 			const struct store_desc *e = &idx.entries[which].desc;
 			_cleanup_free_ char *md = NULL, *emt = NULL;
@@ -245,7 +239,6 @@ static int push_docker(struct store *s, const char *ref, const char *dest,
 	r = 0;
 out:
 	img_index_release(&idx);
-	img_platform_release(&host);
 	store_desc_release(&top);
 	img_ref_release(&dref);
 	img_ref_release(&sref);
