@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "libimg/lazy_archive.h"
@@ -182,7 +183,24 @@ struct ent {
 	unsigned mode;
 };
 
-enum comp { C_NONE, C_GZIP, C_ZSTD };
+/* C_GZIP3: three gzip members, the tar split at odd offsets; C_GZIP_JUNK:
+ * bytes that are no gzip member after one; C_GZIP_CUT: the member cut. */
+enum comp { C_NONE, C_GZIP, C_ZSTD, C_GZIP3, C_GZIP_JUNK, C_GZIP_CUT };
+
+/* Append one gzip member of data to buf (zlib, as gzip(1) writes them). */
+static size_t gzip_member(char *buf, size_t cap, const char *data, size_t len)
+{
+	z_stream z = { 0 };
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)len;
+	z.next_out = (unsigned char *)buf;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t n = cap - z.avail_out;
+	deflateEnd(&z);
+	return n;
+}
 
 /* Write a tar of ents (compressed as asked) to path; *diff_id receives the
  * digest of the uncompressed tar. */
@@ -235,21 +253,21 @@ static void write_layer(const char *path, const struct ent *ents, size_t n, enum
 		buf = xmalloc(ZSTD_compressBound(used));
 		outlen = ZSTD_compress(buf, ZSTD_compressBound(used), tar, used, 3);
 		out = buf;
-	} else if (comp == C_GZIP) {
-		size_t gcap = used + 4096, gused = 0;
+	} else if (comp != C_NONE) {
+		size_t gcap = used + 4096 * 4, gused = 0;
+		size_t cut[] = { 0, comp == C_GZIP3 ? used / 3 + 7 : used, used - used / 5, used };
+		size_t parts = comp == C_GZIP3 ? 3 : 1;
 		buf = xmalloc(gcap);
-		struct archive *g = archive_write_new();
-		archive_write_set_format_raw(g);
-		archive_write_add_filter_gzip(g);
-		archive_write_set_bytes_in_last_block(g, 1);
-		assert_int_equal(archive_write_open_memory(g, buf, gcap, &gused), ARCHIVE_OK);
-		struct archive_entry *e = archive_entry_new();
-		archive_entry_set_filetype(e, AE_IFREG);
-		assert_int_equal(archive_write_header(g, e), ARCHIVE_OK);
-		archive_write_data(g, tar, used);
-		archive_entry_free(e);
-		archive_write_close(g);
-		archive_write_free(g);
+		for (size_t i = 0; i < parts; i++) {
+			size_t to = i + 1 == parts ? used : cut[i + 1];
+			gused += gzip_member(buf + gused, gcap - gused, tar + cut[i], to - cut[i]);
+		}
+		if (comp == C_GZIP_JUNK) {
+			memcpy(buf + gused, "junk after the member", 21);
+			gused += 21;
+		}
+		if (comp == C_GZIP_CUT)
+			gused -= gused / 3;
 		out = buf;
 		outlen = gused;
 	}
@@ -467,6 +485,43 @@ static void test_apply_tee(void **state)
 	tdir_pass(state);
 }
 
+/* Layers that are several gzip members read as one stream, on the reader's
+ * thread (small) and through the producer thread; a member followed by
+ * junk, or cut short, is refused. */
+static void test_apply_gzip_members(void **state)
+{
+	static char big[300 << 10];
+	for (size_t i = 0; i < sizeof(big) - 1; i++)
+		big[i] = (char)('a' + (i * 7 + i / 13) % 26);
+	static const struct ent l[] = { { "d/", 'd' }, { "d/big", 'f', big }, { "small", 'f', "s" } };
+	long saved = img_apply_inline_max;
+	for (int pass = 0; pass < 2; pass++) {
+		img_apply_inline_max = pass ? 0 : saved;
+		char name[16];
+		snprintf(name, sizeof(name), "root%d", pass);
+		_cleanup_free_ char *root = tpath(state, name);
+		assert_int_equal(mkdir(root, 0755), 0);
+		_cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY);
+		struct ckt_err err = CKT_ERR_INIT;
+		_cleanup_(img_apply_freep) struct img_apply *a = img_apply_new(rfd, 0);
+		assert_ok(apply(state, a, l, 3, C_GZIP3, false, &err), err);
+		_cleanup_free_ char *got = slurp(rfd, "d/big");
+		assert_non_null(got);
+		assert_string_equal(got, big);
+		_cleanup_free_ char *s = slurp(rfd, "small");
+		assert_string_equal(s, "s");
+
+		assert_err(apply(state, a, l, 3, C_GZIP_JUNK, false, &err), err, CKT_EFORMAT);
+		assert_contains(err.what, "gzip");
+		ckt_err_clear(&err);
+		assert_err(apply(state, a, l, 3, C_GZIP_CUT, false, &err), err, CKT_EFORMAT);
+		assert_contains(err.why, "truncated gzip input");
+		ckt_err_clear(&err);
+	}
+	img_apply_inline_max = saved;
+	tdir_pass(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +533,7 @@ int main(void)
 		TDIR_TEST(test_apply_semantics),
 		TDIR_TEST(test_apply_hostile),
 		TDIR_TEST(test_apply_diff_id),
+		TDIR_TEST(test_apply_gzip_members),
 		TDIR_TEST(test_apply_rootless),
 		TDIR_TEST(test_apply_tee),
 	};
