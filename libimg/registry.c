@@ -43,12 +43,6 @@ int reg_curl_fail(struct ckt_err *err, CURLcode c, const char *errbuf, const cha
 	return ckt_err_failw(err, CKT_ENET, why, "%s", what);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- WWW-Authenticate (RFC 7235 section 4.1) ----------------------------- */
 
 static bool is_tchar(char c)
@@ -242,7 +236,6 @@ static int load_certs(struct img_registry *r, const char *dir, bool explicit_dir
 struct img_registry *img_registry_new(const char *domain, const struct img_registry_opts *o,
 				      struct ckt_err *err)
 {
-	pthread_once(&curl_once, curl_init_once);
 	struct img_registry *r = xcalloc(1, sizeof(*r));
 	if (o)
 		r->o = *o;
