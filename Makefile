@@ -10,7 +10,7 @@ VERSION := 0.1.0
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS := libcurl openssl libarchive jansson gpgme libzstd zlib libsodium yaml-0.1
+PKGS := libcurl openssl libarchive jansson gpgme libzstd libisal zlib libsodium yaml-0.1
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
 	-Wwrite-strings -Wpointer-arith -Wundef -Wimplicit-fallthrough \
@@ -105,7 +105,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(ALL_LIBS)
 
 # ---- dependencies --------------------------------------------------------
 DEPS_BUILD := libcurl4-openssl-dev libssl-dev libarchive-dev libjansson-dev libgpgme-dev \
-	libzstd-dev zlib1g-dev libsodium-dev libyaml-dev pkg-config gcc make
+	libzstd-dev libisal-dev zlib1g-dev libsodium-dev libyaml-dev pkg-config gcc make
 DEPS_TEST := libcmocka-dev bats docker-registry skopeo umoci appc-spec crun gnupg uidmap \
 	busybox-static jq python3 perl file \
 	python3-cryptography python3-jwt apache2-utils openssl python3-nacl \

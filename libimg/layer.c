@@ -14,7 +14,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
 #include "base/cleanup.h"
@@ -885,28 +885,46 @@ static ssize_t fill_raw(void *p, char *buf, size_t cap, struct ckt_err *err)
 	}
 }
 
-/* gzip through zlib itself rather than libarchive's filter: the producer
- * thread then starts decoding while the consumer is still loading
- * libarchive for the tar format (2 ms of a small layer's unpack).  A layer
- * may be several gzip members one after the other (as `cat a.gz b.gz`);
- * anything else after a member is an error, as for docker. */
+/* gzip through ISA-L's inflate rather than libarchive's filter (zlib): it
+ * decodes twice as fast (busybox's 2 MB: 3.6 ms against 7.7), which is most
+ * of a small image's unpack, and the producer thread can start decoding
+ * while the consumer is still loading libarchive for the tar format.  The
+ * header and the CRC-32 and length trailer are checked.  A layer may be
+ * several gzip members one after the other (as `cat a.gz b.gz`); anything
+ * else after a member is an error, as for docker. */
 #define GZ_IN_SIZE (128u << 10)
 
 struct gz_state {
 	struct stream *s;
-	z_stream z;
+	struct inflate_state *st;
 	unsigned char *in;
-	bool open, in_eof, member_end;
+	bool in_eof, member_end;
 };
+
+static const char *isal_error(int r)
+{
+	switch (r) {
+	case ISAL_INVALID_WRAPPER:
+		return "not in gzip format";
+	case ISAL_UNSUPPORTED_METHOD:
+		return "unknown compression method";
+	case ISAL_INCORRECT_CHECKSUM:
+		return "gzip checksum mismatch";
+	case ISAL_NEED_DICT:
+		return "the stream needs a preset dictionary";
+	default:
+		return "invalid compressed data";
+	}
+}
 
 static ssize_t fill_gzip(void *p, char *buf, size_t cap, struct ckt_err *err)
 {
 	struct gz_state *g = p;
-	z_stream *z = &g->z;
-	z->next_out = (unsigned char *)buf;
-	z->avail_out = (uInt)cap;
-	while (z->avail_out) {
-		if (!z->avail_in) {
+	struct inflate_state *st = g->st;
+	st->next_out = (uint8_t *)buf;
+	st->avail_out = (uint32_t)cap;
+	while (st->avail_out) {
+		if (!st->avail_in) {
 			if (g->in_eof)
 				break;
 			ssize_t n;
@@ -919,22 +937,26 @@ static ssize_t fill_gzip(void *p, char *buf, size_t cap, struct ckt_err *err)
 				g->in_eof = true;
 				break;
 			}
-			z->next_in = g->in;
-			z->avail_in = (uInt)n;
+			st->next_in = g->in;
+			st->avail_in = (uint32_t)n;
 		}
 		if (g->member_end) {
 			/* more input: the next member's header must follow */
-			inflateReset(z);
+			isal_inflate_reset(st);
+			st->crc_flag = ISAL_GZIP;
 			g->member_end = false;
 		}
-		int r = inflate(z, Z_NO_FLUSH);
-		if (r == Z_STREAM_END)
+		uint32_t in0 = st->avail_in, out0 = st->avail_out;
+		int r = isal_inflate(st);
+		if (r < 0 || r == ISAL_NEED_DICT)
+			return ckt_err_failw(err, CKT_EFORMAT, isal_error(r), "decompress gzip layer");
+		if (st->block_state == ISAL_BLOCK_FINISH)
 			g->member_end = true;
-		else if (r != Z_OK && r != Z_BUF_ERROR)
-			return ckt_err_failw(err, CKT_EFORMAT, z->msg ? z->msg : "corrupt data",
+		else if (st->avail_in == in0 && st->avail_out == out0 && st->avail_in)
+			return ckt_err_failw(err, CKT_EFORMAT, "no progress",
 					     "decompress gzip layer");
 	}
-	size_t got = cap - z->avail_out;
+	size_t got = cap - st->avail_out;
 	if (!got && g->in_eof && !g->member_end)
 		return ckt_err_failw(err, CKT_EFORMAT, "truncated gzip input",
 				     "decompress gzip layer");
@@ -998,13 +1020,14 @@ static int decoder_open(struct stream *s, struct decoder *d, struct ckt_err *err
 	if (s->comp == IMG_COMPRESS_GZIP) {
 		d->fill = fill_gzip;
 		d->state = &d->gz;
-		/* 16 + 15: a gzip wrapper, any window size */
-		if (inflateInit2(&d->gz.z, 16 + 15) != Z_OK)
-			return ckt_err_fail(err, CKT_ENOMEM, "initialise zlib");
-		d->gz.open = true;
+		d->gz.st = xmalloc(sizeof(*d->gz.st));
+		isal_inflate_init(d->gz.st);
+		d->gz.st->crc_flag = ISAL_GZIP;
 		d->gz.in = xmalloc(GZ_IN_SIZE);
 	} else if (s->comp == IMG_COMPRESS_ZSTD) {
 		d->zs.dctx = ZSTD_createDCtx();
+		if (!d->zs.dctx)
+			return ckt_err_fail(err, CKT_ENOMEM, "initialise zstd");
 		ZSTD_DCtx_setParameter(d->zs.dctx, ZSTD_d_windowLogMax, IMG_ZSTD_WINDOW_LOG_MAX);
 		d->zs.in = xmalloc(ZSTD_DStreamInSize());
 		d->fill = fill_zstd;
@@ -1015,13 +1038,12 @@ static int decoder_open(struct stream *s, struct decoder *d, struct ckt_err *err
 
 static void decoder_close(struct decoder *d)
 {
-	if (d->gz.open)
-		inflateEnd(&d->gz.z);
+	free(d->gz.st);
 	free(d->gz.in);
 	if (d->zs.dctx)
 		ZSTD_freeDCtx(d->zs.dctx);
 	free(d->zs.in);
-	d->gz.open = false;
+	d->gz.st = NULL;
 	d->gz.in = NULL;
 	d->zs.dctx = NULL;
 	d->zs.in = NULL;

@@ -184,8 +184,9 @@ struct ent {
 };
 
 /* C_GZIP3: three gzip members, the tar split at odd offsets; C_GZIP_JUNK:
- * bytes that are no gzip member after one; C_GZIP_CUT: the member cut. */
-enum comp { C_NONE, C_GZIP, C_ZSTD, C_GZIP3, C_GZIP_JUNK, C_GZIP_CUT };
+ * bytes that are no gzip member after one; C_GZIP_CUT: the member cut;
+ * C_GZIP_CRC: its CRC-32 trailer wrong. */
+enum comp { C_NONE, C_GZIP, C_ZSTD, C_GZIP3, C_GZIP_JUNK, C_GZIP_CUT, C_GZIP_CRC };
 
 /* Append one gzip member of data to buf (zlib, as gzip(1) writes them). */
 static size_t gzip_member(char *buf, size_t cap, const char *data, size_t len)
@@ -268,6 +269,8 @@ static void write_layer(const char *path, const struct ent *ents, size_t n, enum
 		}
 		if (comp == C_GZIP_CUT)
 			gused -= gused / 3;
+		if (comp == C_GZIP_CRC)
+			buf[gused - 8] ^= 1;
 		out = buf;
 		outlen = gused;
 	}
@@ -487,7 +490,7 @@ static void test_apply_tee(void **state)
 
 /* Layers that are several gzip members read as one stream, on the reader's
  * thread (small) and through the producer thread; a member followed by
- * junk, or cut short, is refused. */
+ * junk, cut short or with a wrong CRC-32 is refused. */
 static void test_apply_gzip_members(void **state)
 {
 	static char big[300 << 10];
@@ -516,6 +519,9 @@ static void test_apply_gzip_members(void **state)
 		ckt_err_clear(&err);
 		assert_err(apply(state, a, l, 3, C_GZIP_CUT, false, &err), err, CKT_EFORMAT);
 		assert_contains(err.why, "truncated gzip input");
+		ckt_err_clear(&err);
+		assert_err(apply(state, a, l, 3, C_GZIP_CRC, false, &err), err, CKT_EFORMAT);
+		assert_contains(err.why, "checksum");
 		ckt_err_clear(&err);
 	}
 	img_apply_inline_max = saved;
