@@ -16,7 +16,7 @@
 #   peer TOOL ARG...   quoted peer command line, or "" if TOOL is missing
 #   cmd ARG...         any quoted command line
 # Variables for groups: CORPUS (the corpus layout), IMAGES (its tags),
-# WORKDIR (scratch space, emptied between groups), RUNS, QUICK.
+# WORKDIR (scratch space, emptied between groups), RUNS, MAX_RUNS, QUICK.
 
 # cmd ARG...: ARGs as one shell-quoted command line.
 cmd() {
@@ -75,7 +75,11 @@ time_one() {
 		printf 'n/a\n'
 		return
 	fi
-	if hyperfine --style none --runs "$RUNS" --warmup 1 --prepare "$prepare" \
+	# At least RUNS runs; a command of a few milliseconds gets up to
+	# MAX_RUNS within hyperfine's 3 s budget, since the median of five
+	# runs of a 20 ms command moves by 10-20 % between bench runs.
+	if hyperfine --style none --min-runs "$RUNS" --max-runs "$MAX_RUNS" --warmup 1 \
+		--prepare "$prepare" \
 		--export-json "$stem.json" "$command" >"$stem.log" 2>&1; then
 		printf '%s\n' "$stem.json"
 		return

@@ -6,7 +6,8 @@
 # Environment:
 #   CKT_BENCH_DIR     corpus, scratch and results (default /var/tmp/ckt-bench)
 #   CKT_BENCH_QUICK=1 smoke run: small corpus (tiny, 16 MiB big), 3 runs
-#   CKT_BENCH_RUNS    hyperfine runs per command (default 5, quick 3)
+#   CKT_BENCH_RUNS    least hyperfine runs per command (default 5, quick 3)
+#   CKT_BENCH_MAX_RUNS  most, for commands fast enough (default 30, quick 3)
 #   CKT_BENCH_GROUPS  space-separated row groups to run (default: all)
 #   CKT_BIN           where the ckt tools are (default: <repo>/bin)
 #
@@ -31,13 +32,15 @@ for tool in hyperfine python3; do
 done
 
 if [[ "$CKT_BENCH_QUICK" == 1 ]]; then
-	QUICK=1 IMAGES="tiny big" RUNS=${CKT_BENCH_RUNS:-3}
+	QUICK=1 IMAGES="tiny big" RUNS=${CKT_BENCH_RUNS:-3} MAX_RUNS=${CKT_BENCH_MAX_RUNS:-3}
 else
 	QUICK=0 IMAGES="tiny debian multi big" RUNS=${CKT_BENCH_RUNS:-5}
+	MAX_RUNS=${CKT_BENCH_MAX_RUNS:-30}
 fi
+((MAX_RUNS >= RUNS)) || MAX_RUNS=$RUNS
 CORPUS=$("$REPO/bench/corpus.sh")
 WORKDIR="$CKT_BENCH_DIR/work"
-export QUICK IMAGES RUNS CORPUS WORKDIR
+export QUICK IMAGES RUNS MAX_RUNS CORPUS WORKDIR
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 bench_init "$CKT_BENCH_DIR/results/$stamp"
@@ -64,8 +67,8 @@ rm -rf "$WORKDIR"
 
 mode=full
 [[ $QUICK == 1 ]] && mode=quick
-printf '\nckt bench (%s): medians of %s runs, warm page cache; corpus %s\n' \
-	"$mode" "$RUNS" "$CORPUS"
+printf '\nckt bench (%s): medians of %s to %s runs, warm page cache; corpus %s\n' \
+	"$mode" "$RUNS" "$MAX_RUNS" "$CORPUS"
 printf 'peers: %s; %s\n\n' "$(skopeo --version 2>/dev/null || echo 'no skopeo')" \
 	"$(hyperfine --version)"
 print_table
