@@ -5,6 +5,26 @@
 # corpus with skopeo at the start and stopped at the end.
 # shellcheck shell=bash
 
+OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
+
+# corpus_blobs TAG: "SIZE<TAB>DIGEST" of the config and each layer of the
+# corpus image TAG (its first manifest, for an index).
+corpus_blobs() {
+	python3 - "$CORPUS" "$1" <<-'PY'
+		import json, sys
+		root, tag = sys.argv[1], sys.argv[2]
+		def load(d):
+		    return json.load(open(root + "/blobs/sha256/" + d.split(":", 1)[1]))
+		idx = json.load(open(root + "/index.json"))
+		m = next(load(e["digest"]) for e in idx["manifests"]
+		         if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+		if "manifests" in m:
+		    m = load(m["manifests"][0]["digest"])
+		for b in [m["config"]] + m["layers"]:
+		    print(f"{b['size']}\t{b['digest']}")
+		PY
+}
+
 group_registry() {
 	local img port=${CKT_BENCH_REGISTRY_PORT:-25999}
 	local reg="127.0.0.1:$port" rdir="$WORKDIR/registry"
@@ -33,26 +53,18 @@ group_registry() {
 		row "fetch docker:$img" 0.5 "$(fetch_ckt "$img")" "$(fetch_peer "$img")" "$prepare"
 	done
 
-	# The wire's limit: the big image's largest layer with curl.
-	local m blob
-	m=$(python3 - "$CORPUS" <<-'PY'
-		import json, sys
-		idx = json.load(open(sys.argv[1] + "/index.json"))
-		for e in idx["manifests"]:
-		    if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == "big":
-		        print(e["digest"])
-		PY
-	)
-	blob=$(python3 - "$CORPUS" "$m" <<-'PY'
-		import json, sys
-		d = sys.argv[2].split(":", 1)[1]
-		m = json.load(open(sys.argv[1] + "/blobs/sha256/" + d))
-		if "manifests" in m:
-		    d = m["manifests"][0]["digest"].split(":", 1)[1]
-		    m = json.load(open(sys.argv[1] + "/blobs/sha256/" + d))
-		print(max(m["layers"], key=lambda l: l["size"])["digest"])
-		PY
-	)
+	# The wire's limits, with curl: the big image's largest layer, and
+	# tiny's manifest, config and layer one after the other on one
+	# connection (what any libcurl client must do at least, without
+	# verifying or syncing anything).
+	local blob tiny_urls
+	blob=$(corpus_blobs big | sort -n | tail -n 1 | cut -f2)
+	tiny_urls=$(corpus_blobs tiny | cut -f2 | sed "s|^|http://$reg/v2/bench/tiny/blobs/|")
+	# shellcheck disable=SC2086
+	row "fetch docker:tiny vs curl of its requests" - "$(fetch_ckt tiny)" \
+		"$(peer curl -sf -o /dev/null -H "Accept: $OCI_MANIFEST" \
+			"http://$reg/v2/bench/tiny/manifests/latest" \
+			$(printf -- '-o /dev/null %s ' $tiny_urls))" "$prepare"
 	row "fetch docker:big vs curl of its layer" 2.0 "$(fetch_ckt big)" \
 		"$(peer curl -sf -o /dev/null "http://$reg/v2/bench/big/blobs/$blob")" "$prepare"
 	rss "fetch docker:big" "$(fetch_ckt big)" "$(fetch_peer big)" "$prepare"
