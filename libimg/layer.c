@@ -873,9 +873,9 @@ static uint64_t released(const struct stream *s)
 /* Fill buf with up to cap decompressed bytes; 0 at the end. */
 typedef ssize_t (*fill_fn)(void *st, char *buf, size_t cap, struct ckt_err *err);
 
-static ssize_t fill_raw(void *p, char *buf, size_t cap, struct ckt_err *err)
+/* Up to cap bytes of the layer blob; 0 at its end. */
+static ssize_t read_layer(struct stream *s, void *buf, size_t cap, struct ckt_err *err)
 {
-	struct stream *s = p;
 	for (;;) {
 		ssize_t n = read(s->fd, buf, cap);
 		if (n >= 0)
@@ -883,6 +883,11 @@ static ssize_t fill_raw(void *p, char *buf, size_t cap, struct ckt_err *err)
 		if (errno != EINTR)
 			return ckt_err_sys(err, CKT_EIO, "read layer");
 	}
+}
+
+static ssize_t fill_raw(void *p, char *buf, size_t cap, struct ckt_err *err)
+{
+	return read_layer(p, buf, cap, err);
 }
 
 /* gzip through ISA-L's inflate rather than libarchive's filter (zlib): it
@@ -927,12 +932,9 @@ static ssize_t fill_gzip(void *p, char *buf, size_t cap, struct ckt_err *err)
 		if (!st->avail_in) {
 			if (g->in_eof)
 				break;
-			ssize_t n;
-			do
-				n = read(g->s->fd, g->in, GZ_IN_SIZE);
-			while (n < 0 && errno == EINTR);
+			ssize_t n = read_layer(g->s, g->in, GZ_IN_SIZE, err);
 			if (n < 0)
-				return ckt_err_sys(err, CKT_EIO, "read layer");
+				return -1;
 			if (n == 0) {
 				g->in_eof = true;
 				break;
@@ -980,12 +982,9 @@ static ssize_t fill_zstd(void *p, char *buf, size_t cap, struct ckt_err *err)
 		if (z->ib.pos == z->ib.size) {
 			if (z->in_eof)
 				break;
-			ssize_t n;
-			do
-				n = read(z->s->fd, z->in, ZSTD_DStreamInSize());
-			while (n < 0 && errno == EINTR);
+			ssize_t n = read_layer(z->s, z->in, ZSTD_DStreamInSize(), err);
 			if (n < 0)
-				return ckt_err_sys(err, CKT_EIO, "read layer");
+				return -1;
 			if (n == 0) {
 				z->in_eof = true;
 				break;
