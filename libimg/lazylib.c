@@ -49,9 +49,23 @@ void img_lazylib_load(struct img_lazylib *l)
 	pthread_mutex_unlock(&mu);
 }
 
+/* Preloading threads still running, for img_lazylib_settle(). */
+static pthread_mutex_t preload_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t preload_cv = PTHREAD_COND_INITIALIZER;
+static unsigned preloading;
+
+static void preload_done(void)
+{
+	pthread_mutex_lock(&preload_mu);
+	preloading--;
+	pthread_cond_broadcast(&preload_cv);
+	pthread_mutex_unlock(&preload_mu);
+}
+
 static void *preload_main(void *l)
 {
 	img_lazylib_load(l);
+	preload_done();
 	return NULL;
 }
 
@@ -62,9 +76,21 @@ void img_lazylib_preload(struct img_lazylib *l)
 	if (__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE) || pthread_attr_init(&a))
 		return;
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&preload_mu);
+	preloading++;
+	pthread_mutex_unlock(&preload_mu);
 	/* Not started: the first call loads it instead. */
-	(void)pthread_create(&t, &a, preload_main, l);
+	if (pthread_create(&t, &a, preload_main, l))
+		preload_done();
 	pthread_attr_destroy(&a);
+}
+
+void img_lazylib_settle(void)
+{
+	pthread_mutex_lock(&preload_mu);
+	while (preloading)
+		pthread_cond_wait(&preload_cv, &preload_mu);
+	pthread_mutex_unlock(&preload_mu);
 }
 
 #define BIND(table, soname, f) table.f = (__typeof__(table.f))img_lazylib_sym(h, soname, #f);

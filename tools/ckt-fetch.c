@@ -10,6 +10,7 @@
 #include "libimg/fetch.h"
 #include "libimg/platform.h"
 #include "libimg/policy.h"
+#include "libimg/lazylib.h"
 #include "libimg/sigstore.h"
 #include "tools/cli.h"
 
@@ -203,8 +204,10 @@ int main(int argc, char **argv)
 
 	img_fetch_preload(srcs, n);
 	_cleanup_store_ struct store *s = cli_store_open(&c, 0, &err);
-	if (!s)
+	if (!s) {
+		img_lazylib_settle();
 		return cli_exit(&c, cli_error(&c, &err));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct img_fetch_result r;
 		ckt_err_clear(&err);
@@ -226,5 +229,6 @@ int main(int argc, char **argv)
 		img_fetch_result_release(&r);
 	}
 	img_platform_release(&plat);
+	img_lazylib_settle();
 	return cli_exit(&c, status);
 }

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "libimg/push.h"
+#include "libimg/lazylib.h"
 #include "libimg/sigstore.h"
 #include "tools/cli.h"
 
@@ -148,8 +149,10 @@ int main(int argc, char **argv)
 
 	img_push_preload(dest);
 	_cleanup_store_ struct store *s = cli_store_open(&c, STORE_READONLY, &err);
-	if (!s)
+	if (!s) {
+		img_lazylib_settle();
 		return cli_exit(&c, cli_error(&c, &err));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct img_push_result r;
 		_cleanup_free_ char *d = mirror ? img_push_mirror_dest(s, dest, srcs[i], &err)
@@ -178,5 +181,6 @@ int main(int argc, char **argv)
 		img_push_result_release(&r);
 	}
 	img_platform_release(&plat);
+	img_lazylib_settle();
 	return cli_exit(&c, status);
 }

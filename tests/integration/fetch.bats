@@ -533,3 +533,21 @@ hostile() {
 	[[ $stderr != *libarchive* ]]
 	# registry.bats: a registry source does load libcurl
 }
+
+@test "a fast failure while libraries are still loading exits cleanly" {
+	# An aci: source preloads libcurl and libarchive on a thread; a file
+	# that is no ACI fails before they are loaded.  Exiting then used to
+	# race OpenSSL's clean-up against its initialisation (SIGSEGV in about
+	# 1 run in 20).
+	local bad="$BATS_TEST_TMPDIR/bad.aci"
+	printf 'not an archive\n' >"$bad"
+	local i rc
+	for i in $(seq 100); do
+		rc=0
+		ckt-fetch -q aci:"$bad" >/dev/null 2>&1 || rc=$?
+		[ "$rc" -eq 1 ] || {
+			echo "run $i: exit $rc"
+			return 1
+		}
+	done
+}
