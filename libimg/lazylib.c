@@ -49,47 +49,38 @@ void img_lazylib_load(struct img_lazylib *l)
 	pthread_mutex_unlock(&mu);
 }
 
-/* Preloading threads still running, for img_lazylib_settle(). */
+/* The preloading threads, joined by img_lazylib_settle().  Joined rather
+ * than waited for: a thread's own exit still frees OpenSSL's per-thread
+ * state after its work is done. */
+#define PRELOAD_MAX 4
 static pthread_mutex_t preload_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t preload_cv = PTHREAD_COND_INITIALIZER;
-static unsigned preloading;
-
-static void preload_done(void)
-{
-	pthread_mutex_lock(&preload_mu);
-	preloading--;
-	pthread_cond_broadcast(&preload_cv);
-	pthread_mutex_unlock(&preload_mu);
-}
+static pthread_t preload_threads[PRELOAD_MAX];
+static size_t n_preload;
 
 static void *preload_main(void *l)
 {
 	img_lazylib_load(l);
-	preload_done();
 	return NULL;
 }
 
 void img_lazylib_preload(struct img_lazylib *l)
 {
-	pthread_t t;
-	pthread_attr_t a;
-	if (__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE) || pthread_attr_init(&a))
+	if (__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE))
 		return;
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&preload_mu);
-	preloading++;
-	pthread_mutex_unlock(&preload_mu);
 	/* Not started: the first call loads it instead. */
-	if (pthread_create(&t, &a, preload_main, l))
-		preload_done();
-	pthread_attr_destroy(&a);
+	if (n_preload < PRELOAD_MAX &&
+	    pthread_create(&preload_threads[n_preload], NULL, preload_main, l) == 0)
+		n_preload++;
+	pthread_mutex_unlock(&preload_mu);
 }
 
 void img_lazylib_settle(void)
 {
 	pthread_mutex_lock(&preload_mu);
-	while (preloading)
-		pthread_cond_wait(&preload_cv, &preload_mu);
+	for (size_t i = 0; i < n_preload; i++)
+		pthread_join(preload_threads[i], NULL);
+	n_preload = 0;
 	pthread_mutex_unlock(&preload_mu);
 }
 

@@ -30,7 +30,7 @@ static inline void img_lazylib_need(struct img_lazylib *l)
  * tool's other start-up work (opening the store, reading its config). */
 void img_lazylib_preload(struct img_lazylib *l);
 
-/* Wait for every preloading thread to finish.  A tool that preloads calls
+/* Wait for every preloading thread to end.  A tool that preloads calls
  * it before it exits: exit(3) must not run the libraries' clean-up (say
  * OpenSSL's, registered with atexit) while another thread is still loading
  * and initialising them (a fast failure crashed with SIGSEGV now and then). */
