@@ -20,9 +20,10 @@
  * (gzip through ISA-L, one or more members and nothing else after them;
  * zstd through libzstd with the window limited to IMG_ZSTD_WINDOW_LOG_MAX
  * so a hostile frame cannot demand gigabytes), while this thread hashes
- * the uncompressed bytes, parses the tar and writes files.  No decompressed copy is ever stored.  When the layer is
- * done, its digest is compared with the diff_id: a mismatch is CKT_EVERIFY
- * (the caller then discards the tree). */
+ * the uncompressed bytes, parses the tar and writes files.  No
+ * decompressed copy is ever stored.  When the layer is done, its digest is
+ * compared with the diff_id: a mismatch is CKT_EVERIFY (the caller then
+ * discards the tree). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
