@@ -77,8 +77,10 @@ time_one() {
 	fi
 	# At least RUNS runs; a command of a few milliseconds gets up to
 	# MAX_RUNS within hyperfine's 3 s budget, since the median of five
-	# runs of a 20 ms command moves by 10-20 % between bench runs.
-	if hyperfine --style none --min-runs "$RUNS" --max-runs "$MAX_RUNS" --warmup 1 \
+	# runs of a 20 ms command moves by 10-20 % between bench runs.  A group
+	# may raise RUNS above MAX_RUNS (exec: 100 runs of 3 ms commands).
+	local max=$((MAX_RUNS > RUNS ? MAX_RUNS : RUNS))
+	if hyperfine --style none --min-runs "$RUNS" --max-runs "$max" --warmup 1 \
 		--prepare "$prepare" \
 		--export-json "$stem.json" "$command" >"$stem.log" 2>&1; then
 		printf '%s\n' "$stem.json"
