@@ -68,10 +68,13 @@ void img_lazylib_preload(struct img_lazylib *l)
 	if (__atomic_load_n(&l->ready, __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&preload_mu);
-	/* Not started: the first call loads it instead. */
-	if (n_preload < PRELOAD_MAX &&
-	    pthread_create(&preload_threads[n_preload], NULL, preload_main, l) == 0)
+	/* One thread per library, however many sources want it.  Not
+	 * started: the first call loads it instead. */
+	if (!l->preloading && n_preload < PRELOAD_MAX &&
+	    pthread_create(&preload_threads[n_preload], NULL, preload_main, l) == 0) {
+		l->preloading = true;
 		n_preload++;
+	}
 	pthread_mutex_unlock(&preload_mu);
 }
 

@@ -10,10 +10,13 @@
  * hard dependencies: when one cannot be loaded the process exits with a
  * clear message, as the dynamic loader would have refused to start it. */
 
+#include <stdbool.h>
+
 struct img_lazylib {
 	const char *soname;
 	void (*bind)(void *handle); /* fill the function table from the handle */
 	int ready;
+	bool preloading; /* a preloading thread was started, under its lock */
 };
 
 /* Load l (once per process; thread-safe) or exit(1) with a message. */
